@@ -1,0 +1,3 @@
+from lam3.cli import main
+
+main()

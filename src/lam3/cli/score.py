@@ -1,0 +1,64 @@
+"""``lam3 score`` and ``lam3 providers``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from lam3.cli.app import app, console, err_console
+from lam3.cli.progress import progress_bar
+
+
+def _report_bad(bad: object, _shown: list[int] = [0]) -> None:  # noqa: B006 - per-process counter
+    _shown[0] += 1
+    if _shown[0] <= 20:
+        err_console.print(f"[yellow]quarantined[/] {bad}", highlight=False, soft_wrap=True)
+    elif _shown[0] == 21:
+        err_console.print("[yellow]… further bad lines only go to the quarantine file[/]")
+
+
+@app.command()
+def score(
+    input: Path = typer.Argument(..., help="JSONL with an id and a text field per line (e.g. response.jsonl)."),
+    config: Path = typer.Option(..., "--config", "-c", help="YAML naming the judges, e.g. configs/offline.yaml."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input record + judgements)."),
+    text_field: str = typer.Option(None, "--text-field", help="Field holding the text to judge (overrides config)."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo records whose judgement errored."),
+    limit: int = typer.Option(None, "--limit", help="Score at most this many new records."),
+) -> None:
+    """Score INPUT with the judges in CONFIG. Rerun the same command to resume after a crash."""
+    from lam3.pipeline.score import score_file
+
+    with progress_bar(f"scoring {input.name}") as update:
+        summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
+                             progress=update, on_bad=_report_bad)
+    table = Table(title=f"lam3 score → {out}", show_header=True)
+    for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "flagged", "s"):
+        table.add_column(col)
+    table.add_row(str(summary.scored), str(summary.skipped), str(summary.quarantined), str(summary.retried),
+                  ", ".join(f"{k}:{v}" for k, v in summary.errors.items()) or "0",
+                  ", ".join(f"{k}:{v}" for k, v in summary.flagged.items()) or "0", f"{summary.seconds:.1f}")
+    console.print(table)
+    if summary.errors:
+        err_console.print("[yellow]some records have judge errors[/]: rerun with --retry-errors to redo only those.")
+
+
+@app.command()
+def providers() -> None:
+    """List the registered judges: family, labels, and whether they work offline here."""
+    from lam3.metrics.registry import providers as all_providers
+
+    table = Table(title="LAM3 judges (providers)")
+    for col in ("name", "family", "labels", "offline", "usable here"):
+        table.add_column(col, overflow="fold")
+    for name, cls in all_providers().items():
+        ok, why = cls.availability()
+        try:
+            labels = ", ".join(cls().labels)
+        except Exception as exc:  # a provider whose default config cannot list labels without a model
+            labels = f"(depends on config: {type(exc).__name__})"
+        table.add_row(name, cls.family, labels, "yes" if cls.offline else "no (remote)",
+                      "yes" if ok else f"no: {why}")
+    console.print(table)

@@ -1,0 +1,99 @@
+"""The judge (provider) interface every scorer implements.
+
+A provider is batched (``score(batch) -> list[Judgement]``, one judgement per
+input, in order), typed (its options are a pydantic model with unknown keys
+forbidden) and self-describing (its labels, metric family and label →
+canonical category tables), so the CLI, ``lam3 providers``, YAML configs and
+fusion all work from the registry without special cases.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from lam3.config import StrictModel
+from lam3.records import Family, Judgement
+
+
+@dataclass(slots=True)
+class ScoreInput:
+    """What a judge sees of one record: the text to judge and its context."""
+
+    id: str
+    text: str
+    prompt: str | None = None
+    images: list[str] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderConfig(StrictModel):
+    """Options every provider accepts; providers subclass this with their own."""
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="a label is flagged when its score >= threshold")
+    batch_size: int = Field(64, gt=0)
+
+
+class Provider(ABC):
+    """Base class for judges. Subclasses are registered with :func:`lam3.metrics.registry.register`."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[Family]
+    version: ClassVar[str] = "1"
+    offline: ClassVar[bool] = True
+    """True when the judge runs with no network and no download."""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[ProviderConfig]] = ProviderConfig
+    label_maps: ClassVar[dict[str, dict[str, str]]] = {}
+    """family → {own label → canonical category} (tables live in :mod:`lam3.metrics.taxonomy`)."""
+
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @property
+    @abstractmethod
+    def labels(self) -> list[str]:
+        """The labels this judge scores, under its current config."""
+
+    @abstractmethod
+    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        """Judge a batch; return exactly one Judgement per input, in input order."""
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(usable here, why not): checks optional dependencies without loading any model."""
+        return True, ""
+
+    def close(self) -> None:
+        """Release models, sessions, threads."""
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def judgement(self, scores: dict[str, float], *, latency_ms: float | None = None,
+                  details: dict[str, Any] | None = None, threshold: float | None = None) -> Judgement:
+        """A successful judgement; labels at or above the threshold are flagged."""
+        t = self.config.threshold if threshold is None else threshold
+        clean = {k: min(1.0, max(0.0, float(v))) for k, v in scores.items()}
+        return Judgement(provider=self.name, version=self.version, family=self.family, scores=clean,
+                         flagged=[k for k, v in clean.items() if v >= t], latency_ms=latency_ms,
+                         details=details or {})
+
+    def failure(self, error: str, *, latency_ms: float | None = None) -> Judgement:
+        """A per-record error: recorded, retried on request, never a silent 0."""
+        return Judgement.failed(self.name, self.version, self.family, error, latency_ms=latency_ms)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...; sw.ms`` — latency in milliseconds."""
+
+    def __enter__(self) -> Stopwatch:
+        self._t0 = time.perf_counter()
+        self.ms = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ms = (time.perf_counter() - self._t0) * 1000.0

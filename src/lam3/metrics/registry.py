@@ -1,0 +1,101 @@
+"""One registry: provider name (as written in YAML) → provider class.
+
+Built-in providers register themselves with :func:`register` when their module
+is imported; modules are imported lazily on first lookup so ``lam3 --help``
+never loads torch. Third-party judges plug in through the ``lam3.providers``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from lam3.config import validation_error
+from lam3.errors import ConfigError, UserError
+from lam3.metrics.base import Provider
+
+P = TypeVar("P", bound=type[Provider])
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "lam3.metrics.profanity",
+    "lam3.metrics.keyword_risk",
+    "lam3.metrics.refusal",
+    "lam3.metrics.toxicity_providers",
+    "lam3.metrics.remote_providers",
+    "lam3.metrics.risk_providers",
+)
+
+_REGISTRY: dict[str, type[Provider]] = {}
+_loaded = False
+
+
+def register(name: str) -> Callable[[P], P]:
+    """Class decorator: make a provider available under ``name``."""
+
+    def deco(cls: P) -> P:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise RuntimeError(f"provider name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    for ep in entry_points(group="lam3.providers"):
+        register(ep.name)(ep.load())
+
+
+def providers() -> dict[str, type[Provider]]:
+    """All registered providers, by name."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> type[Provider]:
+    """The class registered under ``name``; an unknown name is a UserError that suggests the closest."""
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(_REGISTRY))})"
+        raise UserError(f"unknown provider {name!r}{hint}") from None
+
+
+def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.Node | None = None,
+          loc: tuple[Any, ...] = ()) -> Provider:
+    """Instantiate a provider from one YAML entry ``{provider: NAME, key: ..., **options}``.
+
+    ``loc`` is where the entry sits in its file (e.g. ``("providers", 0)``) so errors name it.
+    """
+    options = {k: v for k, v in spec.items() if k not in ("provider", "key")}
+    try:
+        cls = get(spec["provider"])
+    except UserError as exc:
+        raise ConfigError(str(exc), path=path, field=".".join(map(str, loc + ("provider",)))) from None
+    ok, why = cls.availability()
+    if not ok:
+        raise ConfigError(f"provider {cls.name!r} is not usable here: {why}", path=path,
+                          field=".".join(map(str, loc + ("provider",))))
+    try:
+        config = cls.Config.model_validate(options)
+    except ValidationError as exc:
+        raise validation_error(exc, path, node, prefix=loc) from None
+    return cls(config)
