@@ -37,7 +37,7 @@ def dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """Follow ``loc`` through the composed YAML tree; return the 1-based line of the deepest node found."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -76,7 +76,7 @@ def validation_error(exc: ValidationError, path: str | Path | None, node: yaml.N
     loc = prefix + tuple(err["loc"])
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     msg = err["msg"] if err["type"] != "extra_forbidden" else "unknown key"
-    return ConfigError(msg + more, path=path, line=_line_of(node, loc), field=dotted(loc) or None)
+    return ConfigError(msg + more, path=path, line=line_of(node, loc), field=dotted(loc) or None)
 
 
 def load_config(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:

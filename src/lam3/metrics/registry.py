@@ -18,7 +18,7 @@ from typing import Any, Callable, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from lam3.config import validation_error
+from lam3.config import dotted, line_of, validation_error
 from lam3.errors import ConfigError, UserError
 from lam3.metrics.base import Provider
 
@@ -86,14 +86,14 @@ def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.No
     ``loc`` is where the entry sits in its file (e.g. ``("providers", 0)``) so errors name it.
     """
     options = {k: v for k, v in spec.items() if k not in ("provider", "key")}
+    where = {"path": path, "line": line_of(node, loc + ("provider",)), "field": dotted(loc + ("provider",))}
     try:
         cls = get(spec["provider"])
     except UserError as exc:
-        raise ConfigError(str(exc), path=path, field=".".join(map(str, loc + ("provider",)))) from None
+        raise ConfigError(str(exc), **where) from None
     ok, why = cls.availability()
     if not ok:
-        raise ConfigError(f"provider {cls.name!r} is not usable here: {why}", path=path,
-                          field=".".join(map(str, loc + ("provider",))))
+        raise ConfigError(f"provider {cls.name!r} is not usable here: {why}", **where)
     try:
         config = cls.Config.model_validate(options)
     except ValidationError as exc:

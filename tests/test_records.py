@@ -1,0 +1,42 @@
+import pytest
+from pydantic import ValidationError
+
+from lam3.records import SCHEMA_VERSION, FusedResult, Judgement, Response, Sample
+
+
+def test_sample_roundtrip_keeps_schema_version_and_extra_fields():
+    s = Sample(id="a", prompt="p", images=["img/a.png"], category="S1", extra_field=3)
+    back = Sample.model_validate_json(s.model_dump_json())
+    assert back.schema_version == SCHEMA_VERSION
+    assert back.model_dump()["extra_field"] == 3
+
+
+def test_judgement_scores_must_be_probabilities():
+    with pytest.raises(ValidationError, match="probability"):
+        Judgement(provider="x", version="1", family="social_toxicity", scores={"toxicity": 1.5})
+    with pytest.raises(ValidationError):
+        Judgement(provider="x", version="1", family="social_toxicity", scores={"toxicity": float("nan")})
+
+
+def test_judgement_rejects_unknown_family_and_fields():
+    with pytest.raises(ValidationError):
+        Judgement(provider="x", version="1", family="vibes")
+    with pytest.raises(ValidationError):
+        Judgement(provider="x", version="1", family="refusal", surprise=1)
+
+
+def test_failed_judgement_carries_error_not_zero():
+    j = Judgement.failed("p", "1", "policy_risk", "boom")
+    assert j.error == "boom" and j.scores == {} and j.flagged == []
+
+
+def test_response_requires_model_and_records_settings():
+    with pytest.raises(ValidationError):
+        Response(id="r", sample_id="s", prompt="p")
+    r = Response(id="r", sample_id="s", prompt="p", model_id="m", generation={"do_sample": True})
+    assert r.generation["do_sample"] is True and r.attack == "clean"
+
+
+def test_fused_result_defaults_are_unknown_not_safe():
+    f = FusedResult(id="x")
+    assert f.policy_risk.score is None and f.policy_risk.flagged is None

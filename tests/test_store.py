@@ -1,0 +1,115 @@
+import json
+import os
+
+import pytest
+
+from lam3.errors import UserError
+from lam3.store import (DuplicateIdError, IdIndex, JsonlWriter, Quarantine, count_lines, iter_jsonl, iter_records,
+                        quarantine_path, repair_tail, write_jsonl)
+from lam3.records import Sample
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_idindex_exact_membership_across_merges():
+    idx = IdIndex()
+    idx._FLUSH = 100  # force several merges
+    for i in range(1000):
+        assert idx.add(f"id-{i}")
+    assert len(idx) == 1000
+    assert all(f"id-{i}" in idx for i in range(0, 1000, 7))
+    assert "id-1000" not in idx
+    assert not idx.add("id-5")
+
+
+def test_reader_quarantines_bad_lines_and_continues(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "response": "x"}\nnot json\n[1]\n{"response": "no id"}\n{"id": "", "response": "y"}\n'
+                   '{"id": 7, "response": "z"}\n')
+    q = Quarantine(tmp_path / "q.jsonl")
+    got = list(iter_jsonl(src, quarantine=q, required=("response",)))
+    q.close()
+    assert [(n, o["id"]) for n, o in got] == [(1, "a"), (6, "7")]
+    bad = lines(tmp_path / "q.jsonl")
+    assert [(b["line"], b["field"]) for b in bad] == [(2, None), (3, None), (4, "id"), (5, "id")]
+    assert bad[0]["reason"].startswith("invalid JSON") and bad[0]["raw"] == "not json"
+
+
+def test_reader_without_quarantine_raises_file_line_field(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a"}\n{"id": "b"}\n')
+    with pytest.raises(UserError, match=r"in.jsonl:1: response: missing"):
+        list(iter_jsonl(src, required=("response",)))
+
+
+def test_torn_last_line_is_reported_not_fatal(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a"}\n{"id": "b", "respo')
+    q = Quarantine(tmp_path / "q.jsonl")
+    assert [o["id"] for _, o in iter_jsonl(src, quarantine=q)] == ["a"]
+    q.close()
+    assert lines(tmp_path / "q.jsonl")[0]["reason"] == "torn last line (incomplete write)"
+    assert count_lines(src) == 2
+
+
+def test_iter_records_quarantines_validation_errors_with_field(tmp_path):
+    src = tmp_path / "s.jsonl"
+    src.write_text('{"id": "a", "prompt": "p", "category": "S1"}\n{"id": "b", "category": "S2"}\n')
+    q = Quarantine(tmp_path / "q.jsonl")
+    got = [s.id for _, s in iter_records(src, Sample, quarantine=q)]
+    q.close()
+    assert got == ["a"]
+    assert lines(tmp_path / "q.jsonl")[0]["field"] == "prompt"
+
+
+def test_writer_repairs_torn_tail_and_resumes(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "x"')
+    assert repair_tail(out) == len('{"id": "c", "x"')
+    out.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "x"')
+    with JsonlWriter(out) as w:
+        assert w.repaired_bytes > 0 and w.existing == 2
+        assert "a" in w and "c" not in w
+        w.write_batch([{"id": "c", "v": 1}])
+    assert [r["id"] for r in lines(out)] == ["a", "b", "c"]
+
+
+def test_writer_refuses_duplicate_ids(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with JsonlWriter(out) as w:
+        w.write_batch([{"id": "a"}])
+        with pytest.raises(DuplicateIdError, match="duplicate id 'a'"):
+            w.write_batch([{"id": "a"}])
+    out.write_text('{"id": "a"}\n{"id": "a"}\n')
+    with pytest.raises(DuplicateIdError, match=r"out.jsonl:2: id: duplicate"):
+        JsonlWriter(out)
+
+
+def test_writer_drop_rewrites_atomically(tmp_path):
+    out = tmp_path / "out.jsonl"
+    write_jsonl(out, [{"id": "a", "err": None}, {"id": "b", "err": "x"}, {"id": "c", "err": None}])
+    with JsonlWriter(out, drop=lambda r: r["err"] is not None) as w:
+        assert w.dropped == 1 and "b" not in w and "c" in w
+    assert [r["id"] for r in lines(out)] == ["a", "c"]
+    assert not (tmp_path / "out.jsonl.tmp").exists()
+
+
+def test_writer_fsyncs_each_batch(tmp_path, monkeypatch):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    with JsonlWriter(tmp_path / "o.jsonl") as w:
+        before = len(calls)
+        w.write_batch([{"id": "1"}, {"id": "2"}])
+        assert len(calls) == before + 1
+
+
+def test_quarantine_path_naming(tmp_path):
+    assert quarantine_path(tmp_path / "toxicity_scored.jsonl").name == "toxicity_scored.quarantine.jsonl"
+
+
+def test_missing_input_file_is_user_error(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        list(iter_jsonl(tmp_path / "missing.jsonl"))
