@@ -51,14 +51,22 @@ def providers() -> None:
     from lam3.metrics.registry import providers as all_providers
 
     table = Table(title="LAM3 judges (providers)")
-    for col in ("name", "family", "labels", "offline", "usable here"):
-        table.add_column(col, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("family", no_wrap=True)
+    table.add_column("labels (default config)", ratio=2)
+    table.add_column("needs", ratio=1)
+    table.add_column("usable here", ratio=1)
     for name, cls in all_providers().items():
         ok, why = cls.availability()
         try:
-            labels = ", ".join(cls().labels)
-        except Exception as exc:  # a provider whose default config cannot list labels without a model
-            labels = f"(depends on config: {type(exc).__name__})"
-        table.add_row(name, cls.family, labels, "yes" if cls.offline else "no (remote)",
-                      "yes" if ok else f"no: {why}")
+            labels = _compact(cls().labels)
+        except Exception as exc:  # a provider whose labels come from a model it has not loaded
+            labels = f"(from the model: {type(exc).__name__})"
+        needs = "API key + network" if cls.remote else ("nothing (offline)" if cls.offline else "model weights")
+        table.add_row(name, cls.family, labels, needs, "yes" if ok else f"no: {why}")
     console.print(table)
+
+
+def _compact(labels: list[str]) -> str:
+    """``S1, S2, … S11`` rather than a column of eleven codes."""
+    return ", ".join(labels) if len(labels) <= 7 else f"{', '.join(labels[:3])}, … {labels[-1]} ({len(labels)})"

@@ -46,7 +46,9 @@ class Provider(ABC):
     family: ClassVar[Family]
     version: ClassVar[str] = "1"
     offline: ClassVar[bool] = True
-    """True when the judge runs with no network and no download."""
+    """True when the judge runs with no network and no download (its weights ship in a package)."""
+    remote: ClassVar[bool] = False
+    """True for judges behind a web API (rate limited, need a key)."""
     description: ClassVar[str] = ""
     Config: ClassVar[type[ProviderConfig]] = ProviderConfig
     label_maps: ClassVar[dict[str, dict[str, str]]] = {}

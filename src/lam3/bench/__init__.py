@@ -1,0 +1,1 @@
+"""The shipped mini benchmark (``data/mini_bench``): its source, images and loader."""

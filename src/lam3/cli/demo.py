@@ -1,0 +1,42 @@
+"""``lam3 demo``: the offline judges on the shipped mini benchmark, checked against its human labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from lam3.cli.app import app, console
+from lam3.cli.progress import progress_bar
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:.1f}%" if pct else f"{x:.2f}"
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder.")) -> None:
+    """Score data/mini_bench/responses.jsonl with configs/offline.yaml (no torch, no network) and
+    compare each judge with the shipped human labels. Rerun to resume."""
+    from lam3.pipeline.demo import FAMILY_TITLE, run_demo
+
+    with progress_bar("demo: scoring example responses") as update:
+        result = run_demo(out, progress=update)
+    table = Table(title=f"lam3 demo: offline judges vs human labels (n={result.n})", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
+    for col in ("metric", "judge", "n", "rate", "human", "acc", "P", "R", "F1", "κ"):
+        table.add_column(col, justify="left" if col in ("metric", "judge") else "right", no_wrap=True)
+    for a in result.agreements:
+        table.add_row(FAMILY_TITLE.get(a.family, a.family), a.judge,
+                      str(a.n) + (f" (+{a.errors} err)" if a.errors else ""), _fmt(a.rate, True),
+                      _fmt(a.human_rate, True), _fmt(a.accuracy), _fmt(a.precision), _fmt(a.recall),
+                      _fmt(a.f1), _fmt(a.kappa))
+    console.print(table)
+    console.print("rate: share the judge flags · human: share labelled so · acc/P/R/F1/κ: agreement with the "
+                  "human label (κ = Cohen's kappa)", style="dim", highlight=False)
+    console.print(f"scored: {result.scored} ({result.score.scored} new, {result.score.skipped} already done)\n"
+                  f"summary: {result.summary_path}\nmanifest: {result.manifest}", highlight=False)

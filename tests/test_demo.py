@@ -1,0 +1,113 @@
+"""``lam3 demo``: end to end through the real CLI, offline, without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lam3.bench.mini_bench import responses_path
+from lam3.manifest import sha256_file
+from lam3.pipeline.demo import agreement, run_demo
+from lam3.store import count_lines
+
+
+def _demo(out) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lam3", "demo", "--out", str(out)], capture_output=True,
+                          text=True, timeout=240, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    proc = _demo(out)
+    assert proc.returncode == 0, proc.stderr
+    n = count_lines(responses_path())
+    assert f"offline judges vs human labels (n={n})" in proc.stdout
+    for metric, judge in (("toxicity", "profanity_check"), ("policy risk", "keyword_risk"),
+                          ("refusal", "refusal")):
+        row = next(line for line in proc.stdout.splitlines() if line.startswith(metric))
+        assert judge in row and f" {n} " in row and "%" in row
+    assert f"({n} new, 0 already done)" in proc.stdout
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == n and summary["score"]["scored"] == n and summary["score"]["errors"] == {}
+    agree = summary["agreement"]
+    assert set(agree) == {"profanity_check", "keyword_risk", "refusal"}
+    for key, label in (("profanity_check", "toxic"), ("keyword_risk", "risky"), ("refusal", "refusal")):
+        a = agree[key]
+        assert a["label"] == label and a["n"] == n and a["errors"] == 0
+        assert sum(a["confusion"].values()) == n
+        assert a["rate"] == pytest.approx((a["confusion"]["tp"] + a["confusion"]["fp"]) / n, abs=1e-4)
+        assert a["kappa"] is not None and a["kappa"] > 0.3  # the offline judges beat chance on this data
+        assert 0 <= a["precision"] <= 1 and 0 <= a["recall"] <= 1 and 0 <= a["f1"] <= 1
+
+    scored = [json.loads(line) for line in (out / "responses_scored.jsonl").read_text().splitlines()]
+    assert len(scored) == n and all(set(r["judgements"]) == set(agree) for r in scored)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"demo", "score:responses_scored.jsonl"} <= set(manifest["stages"])
+    for name in ("summary.json", "responses_scored.jsonl"):
+        assert manifest["artifacts"][name]["sha256"] == sha256_file(out / name)
+
+    again = _demo(out)  # resumable: nothing is rescored, the same numbers come out
+    assert again.returncode == 0 and f"(0 new, {n} already done)" in again.stdout
+    assert json.loads((out / "summary.json").read_text())["agreement"] == agree
+
+
+def test_demo_path_never_imports_torch(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["lam3", "demo", "--out", {str(tmp_path / "d")!r}]
+        from lam3.cli import main
+        try:
+            main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        heavy = sorted(m for m in ("torch", "transformers", "detoxify") if m in sys.modules)
+        print("HEAVY", heavy)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+
+
+def test_judge_errors_are_counted_not_scored(tmp_path):
+    src = tmp_path / "responses.jsonl"
+    rows = [
+        {"id": "a", "sample_id": "s", "prompt": "p", "response": "Fuck off, idiot.", "model_id": "m",
+         "labels": {"toxic": True, "risky": False, "refusal": False, "categories": []}},
+        {"id": "b", "sample_id": "s", "prompt": "p", "response": "", "model_id": "m",
+         "labels": {"toxic": False, "risky": False, "refusal": False, "categories": []}},
+        {"id": "c", "sample_id": "s", "prompt": "p", "response": "I can't help you build a bomb.", "model_id": "m",
+         "labels": {"toxic": False, "risky": False, "refusal": True, "categories": []}},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_demo(tmp_path / "out", input_path=src)
+    by_judge = {a.judge: a for a in result.agreements}
+    assert result.n == 3
+    for a in by_judge.values():
+        assert a.n == 2 and a.errors == 1
+    assert by_judge["profanity_check"].confusion == {"tp": 1, "fp": 0, "fn": 0, "tn": 1}
+    assert by_judge["refusal"].confusion == {"tp": 1, "fp": 0, "fn": 0, "tn": 1}
+    assert by_judge["keyword_risk"].confusion == {"tp": 0, "fp": 0, "fn": 0, "tn": 2}  # refusal discounted
+    assert by_judge["keyword_risk"].kappa is None  # one constant label on both sides: κ undefined
+
+
+def test_agreement_numbers():
+    a = agreement("j", "refusal", "refusal", [(True, True), (True, False), (False, False), (False, False)], 0)
+    assert (a.accuracy, a.precision, a.recall) == (0.75, 0.5, 1.0)
+    assert a.f1 == pytest.approx(2 / 3, abs=1e-4)
+    assert a.kappa == pytest.approx(0.5)  # p_o = .75, p_e = .5
+    assert a.rate == 0.5 and a.human_rate == 0.25
+
+
+def test_demo_needs_human_labels(tmp_path):
+    from lam3.errors import UserError
+
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps({"id": "a", "sample_id": "s", "prompt": "p", "response": "hi", "model_id": "m"}) + "\n")
+    with pytest.raises(UserError, match=r"responses_scored\.jsonl:1: labels: no human 'labels'"):
+        run_demo(tmp_path / "out", input_path=src)
