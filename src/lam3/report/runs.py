@@ -1,0 +1,374 @@
+"""Read a run directory into what reports need, streaming every JSONL file once.
+
+Reports are filled from the run's files and manifest only, never by hand. Large
+runs stay cheap: response texts are not kept (only the few most disputed ones),
+judges keep one float per record.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lam3.pipeline.rundir import RunDir
+from lam3.store import Quarantine, count_lines, iter_jsonl
+
+METRICS = ("social_toxicity", "policy_risk", "refusal")
+GROUP_FIELDS = ("model_id", "attack", "category")
+KNOWN_GENERATION_KEYS = (
+    "temperature", "top_p", "top_k", "max_new_tokens", "do_sample", "num_beams", "repetition_penalty",
+    "min_new_tokens", "length_penalty", "no_repeat_ngram_size", "seed", "dtype", "torch_dtype", "quantization",
+    "batch_size", "backend",
+)
+DATASET_KEYS = ("dataset", "bench", "benchmark", "samples", "data", "input")
+SNIPPET = 600
+
+
+@dataclass
+class JudgeStats:
+    """One judge (a key in ``judgements``) across one scored file."""
+
+    key: str
+    file: str
+    provider: str = ""
+    version: str = ""
+    family: str = ""
+    n: int = 0
+    errors: int = 0
+    flagged: int = 0
+    first_error: str | None = None
+    max_scores: list[float] = field(default_factory=list)
+    votes: dict[str, bool] = field(default_factory=dict)
+    """record id → flagged, for records judged without error (agreement between judges)."""
+
+    @property
+    def status(self) -> str:
+        if self.n and self.errors == self.n:
+            return "failed"
+        if self.errors:
+            return f"errors on {self.errors}/{self.n}"
+        return "ok"
+
+
+@dataclass
+class GroupRow:
+    """Dual-metric figures for one (model, attack, category) group."""
+
+    key: tuple[str, ...]
+    n: int = 0
+    judged: dict[str, int] = field(default_factory=lambda: Counter())
+    flagged: dict[str, int] = field(default_factory=lambda: Counter())
+    score_sum: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    scored: dict[str, int] = field(default_factory=lambda: Counter())
+    disputed: int = 0
+    review: int = 0
+
+    def rate(self, metric: str) -> float | None:
+        return self.flagged[metric] / self.judged[metric] if self.judged[metric] else None
+
+    def mean(self, metric: str) -> float | None:
+        return self.score_sum[metric] / self.scored[metric] if self.scored[metric] else None
+
+
+@dataclass
+class RunData:
+    run: RunDir
+    manifest: dict[str, Any]
+    responses: int = 0
+    response_errors: int = 0
+    first_response_error: str | None = None
+    models: Counter = field(default_factory=Counter)
+    revisions: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    attacks: Counter = field(default_factory=Counter)
+    generation_used: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    judges: list[JudgeStats] = field(default_factory=list)
+    fused: list[dict[str, Any]] = field(default_factory=list)
+    groups: dict[tuple[str, ...], GroupRow] = field(default_factory=dict)
+    disputed: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    quarantine_reasons: dict[str, list[str]] = field(default_factory=dict)
+    bad_lines: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def has_fused(self) -> bool:
+        return bool(self.fused)
+
+    def stage(self, name: str) -> dict[str, Any]:
+        return (self.manifest.get("stages") or {}).get(name) or {}
+
+    def generate_stage(self) -> dict[str, Any]:
+        """The stage that wrote response.jsonl (``generate:response.jsonl``; any ``generate…`` otherwise)."""
+        stages = self.manifest.get("stages") or {}
+        for name in ("generate:response.jsonl", "generate"):
+            if name in stages:
+                return stages[name] or {}
+        return next((v or {} for k, v in sorted(stages.items()) if k.startswith("generate")), {})
+
+    def stages_like(self, prefix: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in (self.manifest.get("stages") or {}).items() if k.startswith(prefix)}
+
+    def categories(self) -> list[str]:
+        return sorted({k[2] for k in self.groups})
+
+    def by(self, index: int) -> dict[str, GroupRow]:
+        """Merge the group rows on one group field (0 model, 1 attack, 2 category)."""
+        out: dict[str, GroupRow] = {}
+        for key, row in self.groups.items():
+            agg = out.setdefault(key[index], GroupRow((key[index],)))
+            _merge(agg, row)
+        return out
+
+    def by_pair(self, i: int, j: int) -> dict[tuple[str, str], GroupRow]:
+        out: dict[tuple[str, str], GroupRow] = {}
+        for key, row in self.groups.items():
+            k = (key[i], key[j])
+            _merge(out.setdefault(k, GroupRow(k)), row)
+        return out
+
+    def requested_generation(self) -> dict[str, Any]:
+        """The generation settings the generate stage's config asked for."""
+        cfg = self.generate_stage().get("config") or {}
+        for key in ("generation", "gen", "sampling", "generation_config"):
+            if isinstance(cfg.get(key), dict):
+                return dict(cfg[key])
+        return {k: v for k, v in cfg.items() if k in KNOWN_GENERATION_KEYS}
+
+    def generation_table(self) -> list[dict[str, Any]]:
+        """Requested vs actually used (from Response.generation), flagging anything not honoured."""
+        requested = self.requested_generation()
+        rows = []
+        for key in sorted(set(requested) | set(self.generation_used)):
+            used = self.generation_used.get(key, Counter())
+            values = [json.loads(v) for v, _ in used.most_common()]
+            shown = ", ".join(f"{_fmt_value(json.loads(v))} ×{c}" if len(used) > 1 else _fmt_value(json.loads(v))
+                              for v, c in used.most_common())
+            flag = ""
+            if key in requested:
+                want = requested[key]
+                if not used:
+                    flag = "requested but not recorded in any response (ignored?)"
+                elif any(not _same(v, want) for v in values):
+                    flag = f"NOT HONOURED: requested {_fmt_value(want)}"
+                if used and sum(used.values()) < self.responses - self.response_errors:
+                    flag = (flag + "; " if flag else "") + "missing from some responses"
+            rows.append({"setting": key, "requested": _fmt_value(requested[key]) if key in requested else "(default)",
+                         "used": shown or "—", "flag": flag})
+        return rows
+
+    def dataset(self) -> str | None:
+        cfg = self.generate_stage().get("config") or {}
+        for key in DATASET_KEYS:
+            if cfg.get(key):
+                return str(cfg[key])
+        return None
+
+
+def _same(used: Any, want: Any) -> bool:
+    if isinstance(used, (int, float)) and isinstance(want, (int, float)) and not isinstance(used, bool):
+        return abs(float(used) - float(want)) <= 1e-9 * max(1.0, abs(float(want)))
+    return used == want
+
+
+def _fmt_value(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+
+
+def _merge(agg: GroupRow, row: GroupRow) -> None:
+    agg.n += row.n
+    agg.disputed += row.disputed
+    agg.review += row.review
+    for m in METRICS:
+        agg.judged[m] += row.judged[m]
+        agg.flagged[m] += row.flagged[m]
+        agg.score_sum[m] += row.score_sum[m]
+        agg.scored[m] += row.scored[m]
+
+
+def _group_key(rec: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(rec.get(f) if rec.get(f) is not None else "—") for f in GROUP_FIELDS)
+
+
+def _snippet(text: Any) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= SNIPPET else text[:SNIPPET] + " …"
+
+
+def _dispute(rec: dict[str, Any]) -> float:
+    """0 = judges agree, 0.5 = an even split (the most disputed)."""
+    best = 0.0
+    for m in ("social_toxicity", "policy_risk"):
+        votes = [v for v in ((rec.get(m) or {}).get("votes") or {}).values() if v is not None]
+        if votes and (rec.get(m) or {}).get("disagreement", True):
+            yes = sum(bool(v) for v in votes)
+            best = max(best, min(yes, len(votes) - yes) / len(votes))
+    return best
+
+
+class _Counting(Quarantine):
+    """A quarantine that only counts (reports must not write next to the run's files)."""
+
+    def add(self, bad: Any) -> None:  # noqa: D102 - see class docstring
+        self.count += 1
+        if self.on_bad is not None:
+            self.on_bad(bad)
+
+
+def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
+    """Stream the run's response, scored and fused files into a :class:`RunData`."""
+    run = RunDir.open(path)
+    data = RunData(run=run, manifest=run.manifest())
+    skipped = _Counting(Path("/dev/null"))
+    if run.responses.is_file():
+        for _, rec in iter_jsonl(run.responses, quarantine=skipped):
+            data.responses += 1
+            if rec.get("error"):
+                data.response_errors += 1
+                data.first_response_error = data.first_response_error or str(rec["error"])[:300]
+            data.models[str(rec.get("model_id", "—"))] += 1
+            if rec.get("model_revision"):
+                data.revisions[str(rec.get("model_id"))].add(str(rec["model_revision"]))
+            data.attacks[str(rec.get("attack", "clean"))] += 1
+            for k, v in (rec.get("generation") or {}).items():
+                data.generation_used[k][json.dumps(v, sort_keys=True, default=str)] += 1
+    for scored in run.scored_files():
+        stats: dict[str, JudgeStats] = {}
+        for _, rec in iter_jsonl(scored, quarantine=skipped):
+            for key, j in (rec.get("judgements") or {}).items():
+                if not isinstance(j, dict):
+                    continue
+                st = stats.get(key)
+                if st is None:
+                    st = stats[key] = JudgeStats(key=key, file=scored.name, provider=str(j.get("provider", "")),
+                                                 version=str(j.get("version", "")), family=str(j.get("family", "")))
+                st.n += 1
+                if j.get("error"):
+                    st.errors += 1
+                    st.first_error = st.first_error or str(j["error"])[:300]
+                    continue
+                scores = j.get("scores") or {}
+                st.max_scores.append(max(scores.values()) if scores else 0.0)
+                st.flagged += bool(j.get("flagged"))
+                st.votes[str(rec["id"])] = bool(j.get("flagged"))
+        data.judges.extend(stats.values())
+    heap: list[tuple[float, int, dict[str, Any]]] = []
+    if run.fused.is_file():
+        for i, (_, rec) in enumerate(iter_jsonl(run.fused, quarantine=skipped)):
+            key = _group_key(rec)
+            row = data.groups.setdefault(key, GroupRow(key))
+            row.n += 1
+            row.review += bool(rec.get("review"))
+            for m in METRICS:
+                res = rec.get(m) or {}
+                if res.get("flagged") is not None:
+                    row.judged[m] += 1
+                    row.flagged[m] += bool(res["flagged"])
+                if res.get("score") is not None:
+                    row.score_sum[m] += float(res["score"])
+                    row.scored[m] += 1
+            dispute = _dispute(rec)
+            row.disputed += dispute > 0
+            if dispute > 0:
+                item = {k: rec.get(k) for k in ("id", "model_id", "attack", "category")}
+                item.update(prompt=_snippet(rec.get("prompt")), response=_snippet(rec.get("response")),
+                            dispute=dispute, **{m: rec.get(m) or {} for m in METRICS})
+                entry = (dispute, -i, item)
+                if len(heap) < top_disputed:
+                    heapq.heappush(heap, entry)
+                else:
+                    heapq.heappushpop(heap, entry)
+            slim = {k: v for k, v in rec.items() if k not in ("prompt", "response", "images", "judgements")}
+            data.fused.append(slim)
+    data.disputed = [item for _, _, item in sorted(heap, key=lambda e: (-e[0], -e[1]))]
+    data.bad_lines = skipped.count
+    for q in run.quarantine_files():
+        data.quarantined[q.name] = count_lines(q)
+        reasons = []
+        for _, obj in iter_jsonl(q, quarantine=_Counting(Path("/dev/null")), id_field=None):
+            reasons.append(f"{obj.get('file', '?')}:{obj.get('line', '?')}: {obj.get('reason', '?')}")
+            if len(reasons) >= 5:
+                break
+        data.quarantine_reasons[q.name] = reasons
+    return data
+
+
+def judge_kappa(judges: list[JudgeStats]) -> tuple[list[str], list[list[float | None]]]:
+    """Pairwise Cohen's κ on the flagged/not-flagged votes of every two judges (records both judged).
+
+    Used when a run has no fused.jsonl yet; κ itself comes from :mod:`lam3.metrics.agreement`.
+    """
+    from lam3.metrics.agreement import cohen_kappa
+
+    names = [j.key for j in judges]
+    matrix: list[list[float | None]] = []
+    for a in judges:
+        row: list[float | None] = []
+        for b in judges:
+            common = sorted(set(a.votes) & set(b.votes))
+            row.append((1.0 if common else None) if a is b else
+                       (cohen_kappa([a.votes[i] for i in common], [b.votes[i] for i in common]) if common else None))
+        matrix.append(row)
+    return names, matrix
+
+
+def kappa_matrices(data: RunData, agreement: dict[str, Any] | None) -> list[tuple[str, list[str], list[list]]]:
+    """(title, judges, κ matrix) per fused metric from ``agreement_summary``; from the scored files otherwise."""
+    out = []
+    for metric, summary in ((agreement or {}).get("metrics") or {}).items():
+        names = list(summary.get("judges") or [])
+        if len(names) < 2:
+            continue
+        matrix: list[list[float | None]] = [[1.0 if a == b else None for b in names] for a in names]
+        for pair in (summary.get("cohen_kappa") or {}).values():
+            i, j = names.index(pair["a"]), names.index(pair["b"])
+            matrix[i][j] = matrix[j][i] = pair.get("kappa")
+        out.append((f"{metric} (fused votes)", names, matrix))
+    if not out:
+        names, matrix = judge_kappa([j for j in data.judges if j.votes])
+        if len(names) >= 2:
+            out.append(("all judges (scored files, flagged vs not)", names, matrix))
+    return out
+
+
+def optional_asr(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[list[dict[str, Any]], str | None]:
+    """ASR rows with confidence intervals from :mod:`lam3.metrics.asr`, or why they are unavailable."""
+    if not records:
+        return [], "no fused.jsonl in this run (run `lam3 fuse`)"
+    try:
+        from lam3.metrics.asr import asr_table
+    except ImportError as exc:
+        return [], f"ASR unavailable: lam3.metrics.asr cannot be imported ({exc})"
+    return list(asr_table(records, group_by=group_by, n_boot=1000, seed=0)), None
+
+
+def optional_agreement(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    """Judge agreement (Cohen's/Fleiss κ, P/R/F1 vs human labels) from :mod:`lam3.metrics.agreement`."""
+    if not records:
+        return None, "no fused.jsonl in this run (run `lam3 fuse`)"
+    try:
+        from lam3.metrics.agreement import agreement_summary
+    except ImportError as exc:
+        return None, f"agreement unavailable: lam3.metrics.agreement cannot be imported ({exc})"
+    return agreement_summary(records), None
+
+
+def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """A nested summary as (dotted key, leaf value) rows, for generic tables."""
+    if isinstance(obj, dict):
+        rows: list[tuple[str, Any]] = []
+        for k, v in obj.items():
+            rows.extend(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return rows
+    if isinstance(obj, (list, tuple)) and obj and all(isinstance(v, (dict, list, tuple)) for v in obj):
+        rows = []
+        for i, v in enumerate(obj):
+            rows.extend(flatten(v, f"{prefix}[{i}]"))
+        return rows
+    return [(prefix, obj)]
