@@ -29,12 +29,14 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
+    from rich.markup import escape
+
     from lam3.errors import UserError
 
     try:
         app()
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: outputs written so far are complete; "

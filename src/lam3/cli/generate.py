@@ -1,0 +1,52 @@
+"""``lam3 generate``: benchmark samples → model responses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from lam3.cli.app import app, console, err_console
+from lam3.cli.progress import progress_bar
+
+
+def _report_bad(bad: object, _shown: list[int] = [0]) -> None:  # noqa: B006 - per-process counter
+    _shown[0] += 1
+    if _shown[0] <= 20:
+        err_console.print(f"[yellow]quarantined[/] {bad}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def generate(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML with model + generation settings, "
+                                "e.g. configs/generation_llava.yaml."),
+    bench: Path = typer.Option(..., "--bench", "-b", help="Benchmark directory holding samples.jsonl (+ images)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL of responses, e.g. runs/NAME/response.jsonl."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Generate at most this many new responses."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Samples per generate call (overrides config)."),
+    attack_image: Path = typer.Option(None, "--attack-image", help="Replace every sample's image by this image."),
+    attack_name: str = typer.Option(None, "--attack-name", help="Name recorded as `attack` (with --attack-image)."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo responses that have an error."),
+) -> None:
+    """Answer every benchmark sample with the configured MLLM. Rerun the same command to resume."""
+    from lam3.pipeline.generate import generate_file
+
+    with progress_bar(f"generating → {out.name}") as update:
+        summary = generate_file(config, bench, out, limit=limit, batch_size=batch_size, attack_image=attack_image,
+                                attack_name=attack_name, retry_errors=retry_errors, progress=update,
+                                on_bad=_report_bad)
+    table = Table(title=f"lam3 generate → {out}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for label, value in (("generated", summary.generated), ("skipped (already done)", summary.skipped),
+                         ("errors", summary.errors), ("quarantined input lines", summary.quarantined),
+                         ("retried errors", summary.retried), ("batch size (final)", summary.batch_size),
+                         ("out-of-memory halvings", summary.oom_halvings), ("new tokens", summary.new_tokens),
+                         ("seconds", f"{summary.seconds:.1f}")):
+        table.add_row(label, str(value))
+    console.print(table)
+    for example in summary.error_examples:
+        err_console.print(f"[yellow]error[/] {example}", highlight=False, soft_wrap=True)
+    if summary.errors:
+        err_console.print("[yellow]some samples failed[/]: fix the cause and rerun with --retry-errors.")

@@ -1,0 +1,295 @@
+"""The ``generate`` stage: benchmark samples → model responses (``response.jsonl``), resumably.
+
+- samples are ``lam3.records.Sample`` lines in ``BENCH/samples.jsonl``; image paths are relative
+  to ``BENCH``; bad lines go to the quarantine file, the run goes on;
+- each response records the settings actually used (``generation``), the model id, the
+  revision loaded and the sample's own seed (``sha256(f"{seed}:{sample_id}")``), so a result
+  does not depend on batch size, order or where a resumed run restarted;
+- rerunning the same command skips response ids already written; ``retry_errors`` redoes
+  the errored ones; resuming with different model/decoding settings is refused;
+- an out-of-memory batch is halved and retried (and the smaller size kept); any other
+  failure is narrowed down to the sample that caused it, which gets ``error`` set;
+- ``attack_image`` replaces every sample's images by one (adversarial) image, recorded as
+  ``attack=attack_name``; the response id becomes ``{sample_id}@{attack_name}``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lam3.config import config_hash, load_config
+from lam3.errors import UserError
+from lam3.manifest import read_manifest, update_manifest
+from lam3.models.base import Output, Request
+from lam3.models.config import GenerateConfig
+from lam3.models.seeding import sample_seed
+from lam3.records import Response, Sample
+from lam3.secrets import redact
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, iter_records, quarantine_path
+
+SAMPLES_FILE = "samples.jsonl"
+CLEAN = "clean"
+
+
+@dataclass
+class GenerateSummary:
+    output: Path
+    generated: int = 0
+    skipped: int = 0
+    errors: int = 0
+    quarantined: int = 0
+    retried: int = 0
+    oom_halvings: int = 0
+    batch_size: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    error_examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"generated": self.generated, "skipped_already_done": self.skipped, "errors": self.errors,
+                "quarantined": self.quarantined, "retried_errors": self.retried, "oom_halvings": self.oom_halvings,
+                "final_batch_size": self.batch_size, "new_tokens": self.new_tokens,
+                "seconds": round(self.seconds, 3)}
+
+
+def response_id(sample_id: str, attack: str = CLEAN) -> str:
+    """A response's id: the sample id, suffixed with ``@attack`` for attacked runs."""
+    return sample_id if attack == CLEAN else f"{sample_id}@{attack}"
+
+
+def bench_samples_path(bench: str | Path) -> tuple[Path, Path]:
+    """``(bench_dir, samples.jsonl)`` from a benchmark directory or its samples file."""
+    bench = Path(bench)
+    if bench.is_dir():
+        return bench, bench / SAMPLES_FILE
+    if bench.is_file():
+        return bench.parent, bench
+    raise UserError("benchmark directory not found", path=bench)
+
+
+def load_image(path: Path) -> Any:
+    """Open an image fully (so a truncated file fails here, per sample) as RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise ValueError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"unreadable image {path}: {exc}") from None
+
+
+def _settings_hash(config: GenerateConfig, attack: str, attack_sha: str | None) -> str:
+    """What must not change between a run and its resume (batch size may)."""
+    return config_hash({"backend": config.backend, "model": config.model.model_dump(mode="json"),
+                        "generation": config.generation.model_dump(mode="json"), "attack": attack,
+                        "attack_image_sha256": attack_sha})
+
+
+class _Runner:
+    """Generates batches, halving on out-of-memory and isolating per-sample failures."""
+
+    def __init__(self, mllm: Any, batch_size: int, summary: GenerateSummary) -> None:
+        self.mllm, self.batch_size, self.summary = mllm, batch_size, summary
+
+    @staticmethod
+    def _is_oom(exc: BaseException) -> bool:
+        try:
+            import torch
+        except ImportError:
+            return False
+        oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+        return isinstance(exc, oom)
+
+    @staticmethod
+    def _free_memory() -> None:
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def run(self, requests: Sequence[Request]) -> list[Output | str]:
+        """One result per request: an Output, or an error message."""
+        results: list[Output | str] = []
+        start = 0
+        while start < len(requests):
+            chunk = requests[start:start + self.batch_size]
+            results.extend(self._attempt(chunk))
+            start += len(chunk)
+        return results
+
+    def _attempt(self, chunk: Sequence[Request]) -> list[Output | str]:
+        try:
+            outs = self.mllm.generate(chunk)
+            if len(outs) != len(chunk):
+                raise RuntimeError(f"model returned {len(outs)} outputs for {len(chunk)} requests")
+            return list(outs)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a halving or a per-sample error
+            if self._is_oom(exc):
+                self._free_memory()
+                if len(chunk) == 1:
+                    return [f"out of memory at batch size 1 ({type(exc).__name__})"]
+                self.batch_size = max(1, (len(chunk) + 1) // 2)
+                self.summary.oom_halvings += 1
+                return self.run(chunk)
+            if len(chunk) == 1:
+                return [redact(f"{type(exc).__name__}: {exc}")]
+            return [r for req in chunk for r in self._attempt([req])]
+
+
+def generate_file(config_path: str | Path, bench: str | Path, output: str | Path, *,
+                  limit: int | None = None, batch_size: int | None = None,
+                  attack_image: str | Path | None = None, attack_name: str | None = None,
+                  retry_errors: bool = False, progress: Callable[[int, int], None] | None = None,
+                  on_bad: Callable[[BadLine], None] | None = None, mllm: Any = None) -> GenerateSummary:
+    """Generate responses for the benchmark at ``bench`` into ``output``; resumable.
+
+    ``mllm`` lets a caller pass an already loaded wrapper (it must match the config's model).
+    """
+    config = load_config(config_path, GenerateConfig, {"batch_size": batch_size})
+    bench_dir, samples_path = bench_samples_path(bench)
+    output = Path(output)
+    if (attack_image is None) != (attack_name is None):
+        raise UserError("--attack-image and --attack-name go together", field="attack")
+    attack = attack_name or CLEAN
+    attack_img, attack_sha = None, None
+    if attack_image is not None:
+        if attack == CLEAN:
+            raise UserError(f"attack name {CLEAN!r} is reserved for unattacked runs", field="attack_name")
+        from lam3.manifest import sha256_file
+
+        try:
+            attack_img = load_image(Path(attack_image))
+        except ValueError as exc:
+            raise UserError(str(exc), path=attack_image) from None
+        attack_sha = sha256_file(attack_image)
+    settings_hash = _settings_hash(config, attack, attack_sha)
+    stage = f"generate:{output.name}"
+    summary = GenerateSummary(output=output, batch_size=config.batch_size)
+    quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
+    t0 = time.perf_counter()
+    own_model = mllm is None
+    try:
+        with JsonlWriter(output, drop=(lambda r: bool(r.get("error"))) if retry_errors else None) as writer:
+            summary.retried = writer.dropped
+            previous = read_manifest(output.parent).get("stages", {}).get(stage, {})
+            old_hash = previous.get("summary", {}).get("settings_hash")
+            if writer.existing and old_hash and old_hash != settings_hash:
+                raise UserError("this output was produced with different model/decoding/attack settings; "
+                                "write to a new --out (or delete it to start over)", path=output)
+            # record the settings before generating, so a crashed run cannot be resumed with other settings
+            update_manifest(output.parent, stage=stage, config=None, seed=config.generation.seed,
+                            summary={"status": "running", "settings_hash": settings_hash})
+            todo = _pending(samples_path, writer, quarantine, summary, attack, limit)
+            if todo:
+                if mllm is None:
+                    from lam3.models import load_mllm
+
+                    mllm = load_mllm(config.model, config.generation, config.backend, source=config_path)
+                _generate(mllm, config, todo, bench_dir, writer, summary, attack, attack_image, attack_img,
+                          progress)
+            elif progress:
+                progress(0, 0)
+    finally:
+        quarantine.close()
+        summary.seconds = time.perf_counter() - t0
+        if own_model and mllm is not None:
+            mllm.close()
+    summary.quarantined = quarantine.count
+    resolved = {**config.model_dump(mode="json"), "bench": str(bench_dir), "attack": attack,
+                "attack_image": str(attack_image) if attack_image else None}
+    update_manifest(output.parent, stage=stage, config=resolved, seed=config.generation.seed,
+                    artifacts=[output, quarantine.path],
+                    inputs=[samples_path, *([attack_image] if attack_image else [])],
+                    summary={**summary.as_dict(), "status": "finished", "settings_hash": settings_hash})
+    return summary
+
+
+def _pending(samples_path: Path, writer: JsonlWriter, quarantine: Quarantine, summary: GenerateSummary,
+             attack: str, limit: int | None) -> list[Sample]:
+    """Valid, first-seen samples whose response is not written yet (at most ``limit``)."""
+    seen = IdIndex()
+    todo: list[Sample] = []
+    for lineno, sample in iter_records(samples_path, Sample, quarantine=quarantine):
+        if not seen.add(sample.id):
+            quarantine.add(BadLine(str(samples_path), lineno, "id", f"duplicate id {sample.id!r}", sample.id))
+            continue
+        if response_id(sample.id, attack) in writer:
+            summary.skipped += 1
+            continue
+        if limit is not None and len(todo) >= limit:
+            break
+        todo.append(sample)
+    return todo
+
+
+def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: Path, writer: JsonlWriter,
+              summary: GenerateSummary, attack: str, attack_image: str | Path | None, attack_img: Any,
+              progress: Callable[[int, int], None] | None) -> None:
+    runner = _Runner(mllm, config.batch_size, summary)
+    settings = mllm.settings()
+    seed = config.generation.seed
+    done = 0
+    # write in chunks of the configured batch size: each chunk is durable once written
+    for start in range(0, len(todo), config.batch_size):
+        chunk = todo[start:start + config.batch_size]
+        records: dict[int, dict[str, Any]] = {}
+        requests: list[Request] = []
+        slots: list[int] = []
+        for i, sample in enumerate(chunk):
+            images_recorded = [str(attack_image)] if attack_img is not None else list(sample.images)
+            base = dict(id=response_id(sample.id, attack), sample_id=sample.id, prompt=sample.prompt,
+                        images=images_recorded, category=sample.category, attack=attack,
+                        model_id=config.model.model_id, model_revision=mllm.model_revision,
+                        generation=settings, seed=sample_seed(seed, sample.id))
+            try:
+                images = [attack_img] if attack_img is not None else \
+                    [load_image(_resolve(bench_dir, rel)) for rel in sample.images]
+            except ValueError as exc:
+                records[i] = {**base, "error": str(exc)}
+                continue
+            requests.append(Request(sample.id, sample.prompt, images, base["seed"]))
+            records[i] = base
+            slots.append(i)
+        t = time.perf_counter()
+        results = runner.run(requests) if requests else []
+        elapsed = time.perf_counter() - t
+        for i, result in zip(slots, results):
+            rec = records[i]
+            rec["timings"] = {"batch_s": round(elapsed, 4), "batch_size": float(len(requests))}
+            if isinstance(result, str):
+                rec["error"] = result
+            else:
+                rec["response"] = result.text
+                rec["usage"] = {"prompt_tokens": result.prompt_tokens, "new_tokens": result.new_tokens}
+                summary.new_tokens += result.new_tokens
+        ordered = [Response(**records[i]) for i in range(len(chunk))]
+        writer.write_batch(ordered)
+        for rec in ordered:
+            if rec.error:
+                summary.errors += 1
+                if len(summary.error_examples) < 5:
+                    summary.error_examples.append(f"{rec.sample_id}: {rec.error}")
+            else:
+                summary.generated += 1
+        summary.batch_size = runner.batch_size
+        done += len(chunk)
+        if progress:
+            progress(done, len(todo))
+
+
+def _resolve(bench_dir: Path, rel: str) -> Path:
+    path = Path(rel)
+    return path if path.is_absolute() else bench_dir / path
