@@ -125,3 +125,35 @@ def test_user_errors(tmp_path):
     dup.write_text("providers:\n  - provider: _test_len\n  - provider: _test_len\n")
     with pytest.raises(ConfigError, match="share a key"):
         score_file(inp, dup, tmp_path / "o.jsonl")
+
+
+@registry.register("_test_internal")
+class InternalBatcher(LengthJudge):
+    """Sub-batches by itself: must receive the stage's whole write batch."""
+
+    batches_internally = True
+    loads = 0
+
+    def load(self):
+        if self.config.threshold == 0.123:
+            raise OSError("no such checkpoint /models/missing")
+        InternalBatcher.loads += 1
+
+
+def test_internal_batcher_gets_whole_stage_batch_and_is_loaded_first(tmp_path):
+    LengthJudge.calls.clear()
+    InternalBatcher.loads = 0
+    inp = write_input(tmp_path / "in.jsonl", ["t"] * 8)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('{"batch_size": 4, "providers": [{"provider": "_test_internal", "batch_size": 3}]}')
+    score_file(inp, cfg, tmp_path / "o.jsonl")
+    assert LengthJudge.calls == [4, 4] and InternalBatcher.loads == 1
+
+
+def test_a_judge_that_cannot_load_stops_before_writing(tmp_path):
+    inp = write_input(tmp_path / "in.jsonl", ["t"] * 3)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('{"providers": [{"provider": "_test_internal", "threshold": 0.123}]}')
+    with pytest.raises(UserError, match="judge '_test_internal' could not load: OSError: no such checkpoint"):
+        score_file(inp, cfg, tmp_path / "o.jsonl")
+    assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""

@@ -51,6 +51,9 @@ class Provider(ABC):
     """True for judges behind a web API (rate limited, need a key)."""
     description: ClassVar[str] = ""
     Config: ClassVar[type[ProviderConfig]] = ProviderConfig
+    batches_internally: ClassVar[bool] = False
+    """True when ``score`` splits its input into ``batch_size`` chunks itself (e.g. after sorting texts by
+    length to minimise padding): the score stage then hands it the whole write batch at once."""
     label_maps: ClassVar[dict[str, dict[str, str]]] = {}
     """family → {own label → canonical category} (tables live in :mod:`lam3.metrics.taxonomy`)."""
 
@@ -65,6 +68,10 @@ class Provider(ABC):
     @abstractmethod
     def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
         """Judge a batch; return exactly one Judgement per input, in input order."""
+
+    def load(self) -> object:
+        """Load weights / open sessions now, so a bad model path fails before any record is written."""
+        return None
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

@@ -106,6 +106,7 @@ class _LocalClassifier(Provider):
     family = "social_toxicity"
     version = "1"
     offline = False
+    batches_internally = True  # sorts the whole stage batch by length, then runs batch_size chunks
     Config: ClassVar[type[ProviderConfig]] = LocalClassifierConfig
     needs: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     """modules ``availability`` looks for (find_spec only: nothing heavy is imported)."""

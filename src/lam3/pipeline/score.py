@@ -86,7 +86,7 @@ def _judge(judges: list[tuple[str, Provider]], items: list[ScoreInput]) -> list[
     """Run every judge on a batch. A judge that raises marks each record with an error; nothing is dropped."""
     out: list[dict[str, Judgement]] = [{} for _ in items]
     for key, judge in judges:
-        size = judge.config.batch_size
+        size = len(items) if judge.batches_internally else judge.config.batch_size
         for start in range(0, len(items), size):
             chunk = items[start:start + size]
             try:
@@ -112,6 +112,14 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     if input_path.resolve() == output.resolve():
         raise UserError("output must differ from the input", path=output)
     config, judges = load_score_config(config_path, text_field=text_field)
+    for key, judge in judges:
+        try:
+            judge.load()
+        except UserError:
+            raise
+        except Exception as exc:  # a model that cannot load would otherwise error every record
+            raise UserError(redact(f"judge {key!r} could not load: {type(exc).__name__}: {exc}"),
+                            path=config_path) from None
     summary = ScoreSummary(output=output)
     quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
     t0 = time.perf_counter()
