@@ -98,4 +98,9 @@ def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.No
         config = cls.Config.model_validate(options)
     except ValidationError as exc:
         raise validation_error(exc, path, node, prefix=loc) from None
-    return cls(config)
+    try:
+        return cls(config)
+    except UserError as exc:  # e.g. a missing API key: say which config entry needs it
+        if exc.path is not None or path is None:
+            raise
+        raise ConfigError(str(exc), **where) from None

@@ -130,7 +130,7 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
             for batch in _batches(input_path, config, writer, quarantine, summary, limit):
                 items = [ScoreInput(id=str(rec[config.id_field]), text=_text(rec[config.text_field]),
                                     prompt=rec.get(config.prompt_field),
-                                    images=list(rec.get(config.images_field) or []), record=rec)
+                                    images=_images(rec.get(config.images_field)), record=rec)
                          for _, rec in batch]
                 verdicts = _judge(judges, items)
                 records = []
@@ -156,6 +156,13 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     update_manifest(output.parent, stage=f"score:{output.name}", config=config,
                     artifacts=[output, quarantine.path], inputs=[input_path], summary=summary.as_dict())
     return summary
+
+
+def _images(value: Any) -> list[str]:
+    """A record's image path(s): one path or a list of them."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _text(value: Any) -> str:
