@@ -78,6 +78,7 @@ class ZeroShotRiskClassifier(Provider):
     each (response, hypothesis) pair, all pairs of a batch going through the model
     together (no per-text pipeline calls).
     """
+    offline = False  # needs model weights (a local path works on an offline server)
 
     family = "policy_risk"
     version = "1"
@@ -175,6 +176,7 @@ class SafetyClassifier(Provider):
     A category fed by several model labels takes their maximum; the raw per-label
     probabilities are kept in ``details.raw``.
     """
+    offline = False  # needs model weights (a local path works on an offline server)
 
     family = "policy_risk"
     version = "1"

@@ -71,6 +71,7 @@ class LlamaGuardClient(Provider):
 
     family = "policy_risk"
     version = "1"
+    offline = False  # needs the checkpoint's weights (a local path works on an offline server)
     description = "Llama Guard 2 8B: P(unsafe) of the response given the prompt, plus violated categories"
     Config = LlamaGuardConfig
     VARIANT: ClassVar[GuardVariant] = LLAMA_GUARD_2
