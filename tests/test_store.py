@@ -13,15 +13,14 @@ def lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def test_idindex_exact_membership_across_merges():
-    idx = IdIndex()
-    idx._FLUSH = 100  # force several merges
-    for i in range(1000):
+def test_idindex_membership():
+    idx = IdIndex(cache_kib=64)  # a tiny cache: the table spills to its temporary file
+    for i in range(20000):
         assert idx.add(f"id-{i}")
-    assert len(idx) == 1000
-    assert all(f"id-{i}" in idx for i in range(0, 1000, 7))
-    assert "id-1000" not in idx
-    assert not idx.add("id-5")
+    assert len(idx) == 20000
+    assert all(f"id-{i}" in idx for i in range(0, 20000, 7))
+    assert "id-20000" not in idx
+    assert not idx.add("id-5") and len(idx) == 20000
 
 
 def test_reader_quarantines_bad_lines_and_continues(tmp_path):
