@@ -293,6 +293,7 @@ class JsonlWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+            self.ids.close()
 
     def __enter__(self) -> JsonlWriter:
         return self
