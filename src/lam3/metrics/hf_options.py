@@ -5,21 +5,25 @@ Every knob here must reach ``from_pretrained`` (or the device the inputs go to):
 into keyword arguments, and :func:`load_pretrained` the single place that calls
 ``from_pretrained``, so a test can check both. Quantization needs CUDA and
 bitsandbytes; without them the user gets a :class:`DependencyError` that says
-how to turn it off, never a crash deep inside transformers.
+how to turn it off, never a crash deep inside transformers. The generic parts
+(availability, dtypes, the BitsAndBytesConfig, input device) live in :mod:`lam3.hf`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from lam3 import hf
 from lam3.config import StrictModel
 from lam3.errors import DependencyError, UserError
+from lam3.hf import cuda_available, input_device, transformers_available
+
+__all__ = ["HFModelOptions", "check_quantization", "cuda_available", "describe_load", "from_pretrained_kwargs",
+           "input_device", "load_pretrained", "load_tokenizer", "torch_dtype", "transformers_available"]
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
-_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 _BNB_KEYS = ("bnb_4bit_quant_type", "bnb_4bit_use_double_quant", "bnb_4bit_compute_dtype")
 
 
@@ -29,6 +33,7 @@ class HFModelOptions(StrictModel):
     model: str = Field(description="hub id or local directory")
     revision: str | None = Field(None, description="branch, tag or commit of the checkpoint (pin it for reproducibility)")
     local_files_only: bool = Field(False, description="never touch the network; load from the local cache/dir only")
+    cache_dir: str | None = Field(None, description="Hugging Face cache folder (default: the HF_HOME cache)")
     device_map: str | dict[str, Any] | None = Field(
         None, description="passed to from_pretrained (e.g. 'auto', 'cuda:0'); unset: one device, CUDA when present")
     precision: Precision = Field("auto", description="weights dtype; auto = bf16 on CUDA, fp32 on CPU")
@@ -45,26 +50,19 @@ class HFModelOptions(StrictModel):
             raise ValueError(f"{', '.join(stray)} has no effect without load_in_4bit: true")
         return self
 
-
-def transformers_available() -> tuple[bool, str]:
-    """(usable, why not) for judges that need torch + transformers; imports nothing."""
-    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
-    if missing:
-        return False, f"needs {' and '.join(missing)}: install the 'hf' extra (pip install 'lam3[hf]')"
-    return True, ""
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+    @model_validator(mode="after")
+    def _revision_needs_hub_id(self) -> HFModelOptions:
+        why = hf.local_revision_error(self.model, self.revision)
+        if why:  # transformers would load the folder and silently ignore the revision
+            raise ValueError(why)
+        return self
 
 
 def check_quantization(opts: HFModelOptions) -> None:
     """Raise a DependencyError naming the fix when 4-bit loading cannot work here."""
     if not opts.load_in_4bit:
         return
-    if importlib.util.find_spec("bitsandbytes") is None:
+    if not hf.bitsandbytes_installed():
         raise DependencyError(
             "load_in_4bit: true needs bitsandbytes, which is not installed: install the 'quant' extra "
             "(pip install 'lam3[quant]') on a CUDA machine, or set load_in_4bit: false to load unquantized")
@@ -76,28 +74,21 @@ def check_quantization(opts: HFModelOptions) -> None:
 
 def torch_dtype(opts: HFModelOptions) -> Any:
     """The torch dtype the weights are loaded in."""
-    import torch
-
-    name = opts.precision
-    if name == "auto":
-        name = "bf16" if cuda_available() else "fp32"
-    return getattr(torch, _DTYPES[name])
+    return hf.torch_dtype(opts.precision)
 
 
 def from_pretrained_kwargs(opts: HFModelOptions) -> dict[str, Any]:
     """Every loading knob as a ``from_pretrained`` keyword (the only translation of the YAML options)."""
     kwargs: dict[str, Any] = {"revision": opts.revision or "main", "local_files_only": opts.local_files_only,
                               "dtype": torch_dtype(opts)}
+    if opts.cache_dir is not None:
+        kwargs["cache_dir"] = opts.cache_dir
     if opts.device_map is not None:
         kwargs["device_map"] = opts.device_map
     if opts.load_in_4bit:
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=opts.bnb_4bit_quant_type,
-            bnb_4bit_use_double_quant=opts.bnb_4bit_use_double_quant,
-            bnb_4bit_compute_dtype=getattr(torch, _DTYPES[opts.bnb_4bit_compute_dtype]))
+        kwargs["quantization_config"] = hf.bnb_config(
+            4, quant_type=opts.bnb_4bit_quant_type, use_double_quant=opts.bnb_4bit_use_double_quant,
+            compute_dtype=opts.bnb_4bit_compute_dtype)
         kwargs.setdefault("device_map", {"": 0})
     return kwargs
 
@@ -127,13 +118,9 @@ def load_tokenizer(opts: HFModelOptions, auto_class: str = "AutoTokenizer") -> A
     """The checkpoint's tokenizer (or processor), same revision and offline setting as the model."""
     import transformers
 
+    extra = {"cache_dir": opts.cache_dir} if opts.cache_dir is not None else {}
     return _load(getattr(transformers, auto_class), opts, "tokenizer", revision=opts.revision or "main",
-                 local_files_only=opts.local_files_only)
-
-
-def input_device(model: Any) -> Any:
-    """Where inputs must go: the device of the input embeddings (right under device_map='auto' too)."""
-    return model.get_input_embeddings().weight.device
+                 local_files_only=opts.local_files_only, **extra)
 
 
 def describe_load(opts: HFModelOptions, kwargs: dict[str, Any], model: Any) -> dict[str, Any]:

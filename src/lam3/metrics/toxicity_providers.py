@@ -23,7 +23,6 @@ cached on the instance; torch and transformers are imported only then.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from abc import abstractmethod
@@ -34,6 +33,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from lam3 import hf
 from lam3.errors import ConfigError, DependencyError, UserError
 from lam3.metrics.base import Provider, ProviderConfig, ScoreInput, Stopwatch
 from lam3.metrics.registry import register
@@ -62,10 +62,6 @@ KNOWN_HF_LABELS: dict[str, tuple[str, ...]] = {DEFAULT_HF_MODEL: tuple(TOXIC_BER
 # are max_position_embeddings - (pad_token_id + 1).
 _OFFSET_POSITION_MODELS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text",
                                      "xmod", "longformer"})
-
-
-def _missing(*modules: str) -> list[str]:
-    return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
 def _device_field(value: str) -> str:
@@ -119,10 +115,7 @@ class _LocalClassifier(Provider):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        missing = _missing(*cls.needs)
-        if missing:
-            return False, f"missing {', '.join(missing)}: pip install 'lam3[hf]'"
-        return True, ""
+        return hf.modules_available(*cls.needs)
 
     def _runs_offline(self) -> bool:
         return False
@@ -235,8 +228,8 @@ def _resolve_device(device: str, who: str) -> str:
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "cuda" if hf.cuda_available() else "cpu"
+    if device.startswith("cuda") and not hf.cuda_available():
         raise DependencyError(f"{who}: device {device!r} requested but torch sees no CUDA GPU "
                               "(use device: cpu, or install a CUDA build of torch)")
     if device == "mps" and not torch.backends.mps.is_available():
@@ -393,9 +386,9 @@ class HFTextClassificationConfig(LocalClassifierConfig):
 
     @model_validator(mode="after")
     def _revision_needs_hub_id(self) -> HFTextClassificationConfig:
-        if self.revision is not None and Path(self.model).expanduser().is_dir():
-            raise ValueError(f"revision {self.revision!r} given, but model {self.model!r} is a local folder, "
-                             "which has no revisions; drop revision or name the hub id with cache_dir")
+        why = hf.local_revision_error(self.model, self.revision)
+        if why is not None:
+            raise ValueError(why)
         return self
 
 
@@ -415,7 +408,7 @@ class HFTextClassificationProvider(_LocalClassifier):
         return self.config.activation
 
     def _runs_offline(self) -> bool:
-        return self.config.local_files_only or Path(self.config.model).expanduser().is_dir()
+        return self.config.local_files_only or hf.is_local_dir(self.config.model)
 
     @property
     def labels(self) -> list[str]:
@@ -432,25 +425,13 @@ class HFTextClassificationProvider(_LocalClassifier):
     def _cached_config_json(self) -> dict[str, Any] | None:
         """config.json from a local folder or the hub cache, without network or transformers."""
         c = self.config
-        local = Path(c.model).expanduser()
-        path: Any = local / "config.json" if local.is_dir() else None
-        if path is None:
-            from huggingface_hub import try_to_load_from_cache
-
-            path = try_to_load_from_cache(c.model, "config.json", cache_dir=c.cache_dir, revision=c.revision)
-        if not isinstance(path, (str, Path)) or not Path(path).is_file():
-            return None
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        path = hf.cached_file(c.model, "config.json", c.revision, c.cache_dir)
+        return None if path is None else json.loads(path.read_text(encoding="utf-8"))
 
     def _snapshot_commit(self) -> str | None:
         """The commit of the cached snapshot a hub id resolved to (None for a local folder)."""
         c = self.config
-        if Path(c.model).expanduser().is_dir():
-            return None
-        from huggingface_hub import try_to_load_from_cache
-
-        path = try_to_load_from_cache(c.model, "config.json", cache_dir=c.cache_dir, revision=c.revision)
-        return Path(path).parent.name if isinstance(path, str) else None
+        return hf.snapshot_commit(c.model, c.revision, c.cache_dir)
 
     def _load(self) -> LoadedClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

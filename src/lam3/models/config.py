@@ -14,11 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lam3.config import StrictModel
+from lam3.hf import DTYPE_NAMES
 
 Precision = Literal["bf16", "fp16", "fp32"]
 Architecture = Literal["llava", "idefics2"]
 
-TORCH_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+TORCH_DTYPES = DTYPE_NAMES  # precision name -> torch dtype name (one table, in lam3.hf)
 
 
 class QuantizationConfig(StrictModel):

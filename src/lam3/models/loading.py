@@ -2,32 +2,22 @@
 
 Kept apart from the wrappers so the exact kwargs can be inspected (and recorded) without
 loading anything, and so a missing extra or GPU fails here with a clear
-:class:`DependencyError` instead of deep inside transformers.
+:class:`DependencyError` instead of deep inside transformers. The generic checks (dtype,
+bitsandbytes + CUDA, local folders, the resolved snapshot) are :mod:`lam3.hf`'s.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
+from lam3 import hf
 from lam3.errors import ConfigError, DependencyError
-from lam3.models.config import TORCH_DTYPES, ModelConfig
+from lam3.hf import is_local_dir, quantization_available
+from lam3.models.config import ModelConfig
 
-
-def quantization_available() -> tuple[bool, str]:
-    """Whether bitsandbytes quantization can run here, and if not, why (no model is loaded)."""
-    missing = []
-    if importlib.util.find_spec("bitsandbytes") is None:
-        missing.append("bitsandbytes is not installed (the 'quant' extra of lam3)")
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            missing.append("no CUDA GPU is visible")
-    except ImportError:
-        missing.append("torch is not installed (lam3's 'hf' extra)")
-    return (not missing), "; ".join(missing)
+__all__ = ["from_pretrained_kwargs", "is_local_dir", "load_failure", "processor_kwargs", "quantization_available",
+           "resolve_quantization", "resolved_commit"]
 
 
 def resolve_quantization(config: ModelConfig, source: str | Path | None = None) -> dict[str, Any]:
@@ -56,38 +46,28 @@ def resolve_quantization(config: ModelConfig, source: str | Path | None = None) 
     return settings
 
 
-def is_local_dir(model_id: str) -> bool:
-    return Path(model_id).expanduser().is_dir()
-
-
 def from_pretrained_kwargs(config: ModelConfig, quantization: dict[str, Any] | None = None,
                            source: str | Path | None = None) -> dict[str, Any]:
     """The keyword arguments the model's ``from_pretrained`` receives (processor: :func:`processor_kwargs`)."""
-    import torch
-
-    if config.revision is not None and is_local_dir(config.model_id):
-        raise ConfigError(f"revision {config.revision!r} given but model_id is a local directory, where a revision "
-                          "means nothing; use a hub id (resolved through the HF cache) or drop revision",
-                          path=source, field="model.revision")
+    why = hf.local_revision_error(config.model_id, config.revision, field="model_id")
+    if why is not None:
+        raise ConfigError(why, path=source, field="model.revision")
     quantization = quantization if quantization is not None else resolve_quantization(config, source)
     kwargs: dict[str, Any] = {
         "revision": config.revision,
         "local_files_only": config.local_files_only,
         "cache_dir": config.cache_dir,
         "device_map": config.device_map,
-        "dtype": getattr(torch, TORCH_DTYPES[config.precision]),
+        "dtype": hf.torch_dtype(config.precision),
         "attn_implementation": config.attn_implementation,
     }
     if quantization["applied"]:
-        from transformers import BitsAndBytesConfig
-
         if quantization["bits"] == 4:
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type=quantization["quant_type"],
-                bnb_4bit_use_double_quant=quantization["use_double_quant"],
-                bnb_4bit_compute_dtype=getattr(torch, TORCH_DTYPES[quantization["compute_dtype"]]))
+            kwargs["quantization_config"] = hf.bnb_config(
+                4, quant_type=quantization["quant_type"], use_double_quant=quantization["use_double_quant"],
+                compute_dtype=quantization["compute_dtype"])
         else:
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+            kwargs["quantization_config"] = hf.bnb_config(8)
     return kwargs
 
 
@@ -98,20 +78,7 @@ def processor_kwargs(config: ModelConfig) -> dict[str, Any]:
 
 def resolved_commit(config: ModelConfig) -> str | None:
     """The commit hash the HF cache resolved ``revision`` to (None for a local directory)."""
-    if is_local_dir(config.model_id):
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(config.model_id, "config.json", cache_dir=config.cache_dir,
-                                       revision=config.revision)
-    except Exception:  # an unusual cache layout must not fail a finished load
-        return None
-    if isinstance(found, str):
-        parts = Path(found).parts
-        if "snapshots" in parts:
-            return parts[parts.index("snapshots") + 1]
-    return None
+    return hf.snapshot_commit(config.model_id, config.revision, config.cache_dir)
 
 
 def load_failure(config: ModelConfig, exc: Exception, source: str | Path | None = None) -> Exception:

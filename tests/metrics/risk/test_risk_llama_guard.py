@@ -124,8 +124,11 @@ def test_batch_size_reaches_the_forward_pass(lg2_dir):
     assert seen == [3, 3, 3, 1]
 
 
-def test_every_loading_knob_reaches_from_pretrained(lg2_dir, monkeypatch):
+def test_every_loading_knob_reaches_from_pretrained(lg2_dir, tmp_path, monkeypatch):
     import transformers
+    from tiny.bert import build_hub_cache
+
+    build_hub_cache(tmp_path / "hub", "meta-llama/Meta-Llama-Guard-2-8B", lg2_dir)
 
     calls = []
     real = transformers.AutoModelForCausalLM.from_pretrained
@@ -135,13 +138,20 @@ def test_every_loading_knob_reaches_from_pretrained(lg2_dir, monkeypatch):
         return real(name, **kwargs)
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
-    judge = guard(lg2_dir, revision="main", precision="bf16", device_map="cpu")
+    judge = guard("meta-llama/Meta-Llama-Guard-2-8B", revision="main", cache_dir=str(tmp_path / "hub"),
+                  precision="bf16", device_map="cpu")
     assert calls[0]["revision"] == "main" and calls[0]["local_files_only"] is True
+    assert calls[0]["cache_dir"] == str(tmp_path / "hub")
     assert calls[0]["dtype"] is torch.bfloat16 and calls[0]["device_map"] == "cpu"
     assert judge.model.dtype == torch.bfloat16
     assert judge.loaded["dtype"] == "bfloat16" and judge.loaded["device"] == "cpu"
     out = judge.score(items()[:2])
     assert all(j.error is None for j in out)
+
+
+def test_revision_on_a_local_folder_is_an_error_not_ignored(lg2_dir):
+    with pytest.raises(ConfigError, match="local folder, which has no revisions"):
+        guard(lg2_dir, revision="v2")
 
 
 def test_precision_fp32_default_on_cpu(lg2):
