@@ -7,26 +7,17 @@ same revision resolution a real ``llava-hf/llava-1.5-7b-hf`` load goes through.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tiny.idefics2 import build_tiny_idefics2
+from tiny.hub_cache import build_hub_cache
 from tiny.llava import build_tiny_llava
 
 COMMITS = {"llava": "1" * 40, "idefics2": "2" * 40}
 REPOS = {"llava": "lam3-tiny/llava-1.5", "idefics2": "lam3-tiny/idefics2"}
 TAG = "v1"
-
-
-def install_in_hf_cache(src: Path, cache: Path, repo_id: str, commit: str, refs: tuple[str, ...]) -> None:
-    """Lay ``src`` out as the HF hub cache does: snapshots/<commit>/ plus refs/<name> → commit."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    shutil.copytree(src, repo / "snapshots" / commit)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    for ref in refs:
-        (repo / "refs" / ref).write_text(commit)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +26,7 @@ def hf_cache(tiny_dir: Path) -> Path:
     builders = {"llava": build_tiny_llava, "idefics2": build_tiny_idefics2}
     for arch, build in builders.items():
         src = build(tiny_dir / arch)
-        install_in_hf_cache(src, cache, REPOS[arch], COMMITS[arch], refs=("main", TAG))
+        build_hub_cache(cache, REPOS[arch], src, commit=COMMITS[arch], refs=("main", TAG))
     return cache
 
 

@@ -2,7 +2,7 @@
 
 * :func:`build_bert_classifier` - a ``save_pretrained`` folder (config, weights, WordPiece
   tokenizer) with the labels in ``id2label``, like ``unitary/toxic-bert``.
-* :func:`build_hub_cache` - the same folder laid out as a Hugging Face hub cache
+* :func:`tiny.hub_cache.build_hub_cache` - the same folder laid out as a Hugging Face hub cache
   (``models--org--name/refs/main`` → ``snapshots/<commit>``), so ``revision`` and
   ``local_files_only`` are exercised through the real hub-resolution code.
 * :func:`build_detoxify_checkpoint` - a Detoxify checkpoint (``{"config", "state_dict"}``)
@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,20 +73,6 @@ def build_bert_classifier(folder: Path, labels: Sequence[str] = TOXIC_BERT_LABEL
                     intermediate=intermediate, positions=positions, labels=labels))
     model.save_pretrained(folder)
     return folder
-
-
-def build_hub_cache(cache_dir: Path, repo_id: str, source: Path) -> str:
-    """Lay ``source`` out as the hub cache holds ``repo_id`` at branch main; return the commit id."""
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
-    repo = cache_dir / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True, exist_ok=True)
-    for f in source.iterdir():
-        if f.is_file():
-            shutil.copy2(f, snapshot / f.name)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
-    return commit
 
 
 def build_detoxify_checkpoint(folder: Path, variant: str = "original", *, seed: int = 0,

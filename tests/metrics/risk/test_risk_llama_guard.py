@@ -126,7 +126,7 @@ def test_batch_size_reaches_the_forward_pass(lg2_dir):
 
 def test_every_loading_knob_reaches_from_pretrained(lg2_dir, tmp_path, monkeypatch):
     import transformers
-    from tiny.bert import build_hub_cache
+    from tiny.hub_cache import build_hub_cache
 
     build_hub_cache(tmp_path / "hub", "meta-llama/Meta-Llama-Guard-2-8B", lg2_dir)
 

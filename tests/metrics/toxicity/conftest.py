@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tiny.bert import build_bert_classifier, build_detoxify_checkpoint, build_hub_cache
+from tiny.bert import build_bert_classifier, build_detoxify_checkpoint
+from tiny.hub_cache import build_hub_cache
 
 HUB_REPO = "lam3-tiny/toxic-bert"
 
