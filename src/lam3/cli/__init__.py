@@ -8,7 +8,6 @@ without a traceback; Ctrl-C says how to resume.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 from lam3.cli.app import app, err_console
@@ -24,8 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 for _module in COMMAND_MODULES:
-    if importlib.util.find_spec(_module) is not None:
-        importlib.import_module(_module)
+    importlib.import_module(_module)
 
 
 def main() -> None:

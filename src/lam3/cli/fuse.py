@@ -9,19 +9,11 @@ import typer
 from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
-from lam3.cli.progress import progress_bar
+from lam3.cli.progress import progress_bar, report_bad_line
 
 review_app = typer.Typer(help="Human review of disputed responses: export a CSV to fill in, import the labels.",
                          no_args_is_help=True)
 app.add_typer(review_app, name="review")
-
-
-def _report_bad(bad: object, _shown: list[int] = [0]) -> None:  # noqa: B006 - per-process counter
-    _shown[0] += 1
-    if _shown[0] <= 20:
-        err_console.print(f"[yellow]quarantined[/] {bad}", highlight=False, soft_wrap=True)
-    elif _shown[0] == 21:
-        err_console.print("[yellow]… further bad lines only go to the quarantine file[/]")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -43,7 +35,7 @@ def fuse(
 
     with progress_bar(f"fusing {len(inputs)} file(s)") as update:
         s = fuse_files(inputs, config, out, reviews=reviews, calibration=calibration, review_queue=review_queue,
-                       overwrite=overwrite, progress=update, on_bad=_report_bad)
+                       overwrite=overwrite, progress=update, on_bad=report_bad_line)
     table = Table(title=f"lam3 fuse → {out}  (join: {s.join.mode})")
     for col in ("metric", "flagged", "no usable judge", "disagreements", "resolutions"):
         table.add_column(col, overflow="fold")

@@ -8,13 +8,7 @@ import typer
 from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
-from lam3.cli.progress import progress_bar
-
-
-def _report_bad(bad: object, _shown: list[int] = [0]) -> None:  # noqa: B006 - per-process counter
-    _shown[0] += 1
-    if _shown[0] <= 20:
-        err_console.print(f"[yellow]quarantined[/] {bad}", highlight=False, soft_wrap=True)
+from lam3.cli.progress import progress_bar, report_bad_line
 
 
 @app.command()
@@ -35,7 +29,7 @@ def generate(
     with progress_bar(f"generating → {out.name}") as update:
         summary = generate_file(config, bench, out, limit=limit, batch_size=batch_size, attack_image=attack_image,
                                 attack_name=attack_name, retry_errors=retry_errors, progress=update,
-                                on_bad=_report_bad)
+                                on_bad=report_bad_line)
     table = Table(title=f"lam3 generate → {out}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")

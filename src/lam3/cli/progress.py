@@ -1,4 +1,4 @@
-"""One progress bar style for every long loop (Rich)."""
+"""One progress bar style for every long loop, and one way to echo quarantined lines (Rich)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Callable
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lam3.cli.app import err_console
@@ -23,3 +24,16 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
             bar.update(task, completed=done, total=new_total if new_total is not None else total)
 
         yield update
+
+
+_bad_shown = 0
+
+
+def report_bad_line(bad: object) -> None:
+    """Echo a quarantined input line (``file:line: field: reason``); after 20, only the quarantine file has them."""
+    global _bad_shown
+    _bad_shown += 1
+    if _bad_shown <= 20:
+        err_console.print(f"[yellow]quarantined[/] {escape(str(bad))}", highlight=False, soft_wrap=True)
+    elif _bad_shown == 21:
+        err_console.print("[yellow]… further bad lines only go to the quarantine file[/]")

@@ -8,15 +8,7 @@ import typer
 from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
-from lam3.cli.progress import progress_bar
-
-
-def _report_bad(bad: object, _shown: list[int] = [0]) -> None:  # noqa: B006 - per-process counter
-    _shown[0] += 1
-    if _shown[0] <= 20:
-        err_console.print(f"[yellow]quarantined[/] {bad}", highlight=False, soft_wrap=True)
-    elif _shown[0] == 21:
-        err_console.print("[yellow]… further bad lines only go to the quarantine file[/]")
+from lam3.cli.progress import progress_bar, report_bad_line
 
 
 @app.command()
@@ -33,7 +25,7 @@ def score(
 
     with progress_bar(f"scoring {input.name}") as update:
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
-                             progress=update, on_bad=_report_bad)
+                             progress=update, on_bad=report_bad_line)
     table = Table(title=f"lam3 score → {out}", show_header=True)
     for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "flagged", "s"):
         table.add_column(col)

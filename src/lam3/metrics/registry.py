@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.util
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -31,6 +30,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.metrics.toxicity_providers",
     "lam3.metrics.remote_providers",
     "lam3.metrics.risk_providers",
+    "lam3.metrics.risk_classifiers",
 )
 
 _REGISTRY: dict[str, type[Provider]] = {}
@@ -56,8 +56,7 @@ def _load_all() -> None:
         return
     _loaded = True
     for module in BUILTIN_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+        importlib.import_module(module)
     for ep in entry_points(group="lam3.providers"):
         register(ep.name)(ep.load())
 

@@ -409,6 +409,3 @@ class LlamaGuard3VisionClient(LlamaGuardClient):
     AUTO_MODEL = "AutoModelForImageTextToText"
     AUTO_TOKENIZER = "AutoProcessor"
     label_maps = {"policy_risk": dict(LLAMA_GUARD_3_VISION.to_policy)}
-
-
-from lam3.metrics import risk_classifiers as _risk_classifiers  # noqa: E402,F401  (registers the NLI judges)
