@@ -78,10 +78,9 @@ class ZeroShotRiskClassifier(Provider):
     each (response, hypothesis) pair, all pairs of a batch going through the model
     together (no per-text pipeline calls).
     """
-    offline = False  # needs model weights (a local path works on an offline server)
-
     family = "policy_risk"
     version = "1"
+    offline = False  # needs model weights (a local path works on an offline server)
     description = "NLI zero-shot (roberta-large-mnli by default): entailment of each policy-category description"
     Config = ZeroShotConfig
     label_maps = {"policy_risk": dict(POLICY_IDENTITY)}
@@ -176,10 +175,9 @@ class SafetyClassifier(Provider):
     A category fed by several model labels takes their maximum; the raw per-label
     probabilities are kept in ``details.raw``.
     """
-    offline = False  # needs model weights (a local path works on an offline server)
-
     family = "policy_risk"
     version = "1"
+    offline = False  # needs model weights (a local path works on an offline server)
     description = "generic HF safety classifier with a YAML label → policy-category map"
     Config = SafetyClassifierConfig
     label_maps = {"policy_risk": dict(POLICY_IDENTITY)}
