@@ -26,9 +26,9 @@ from pathlib import Path
 
 CONFIG = """
 judges:
-  profanity_check: {provider: profanity_check}
-  keyword_risk: {provider: keyword_risk}
-  refusal: {provider: refusal}
+  profanity_check: {judge: profanity_check}
+  keyword_risk: {judge: keyword_risk}
+  refusal: {judge: refusal}
 policy_risk:
   arbitration: {when: spread, margin: 0.6, method: none}
 """
@@ -36,8 +36,8 @@ policy_risk:
 WORDS = ("the", "model", "answered", "with", "a", "long", "careful", "reply", "about", "safety", "[redacted]")
 
 
-def _judgement(provider: str, family: str, scores: dict[str, float]) -> dict:
-    return {"provider": provider, "version": "1", "family": family, "scores": scores,
+def _judgement(judge: str, metric: str, scores: dict[str, float]) -> dict:
+    return {"judge": judge, "version": "1", "metric": metric, "scores": scores,
             "flagged": [k for k, v in scores.items() if v >= 0.5], "error": None, "latency_ms": 0.1, "details": {}}
 
 

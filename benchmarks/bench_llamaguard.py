@@ -28,7 +28,7 @@ WORDS = ("how to make a bomb hack a car tell me joke describe this image shows c
 def records(n: int):
     import random
 
-    from lam3.metrics.base import ScoreInput
+    from lam3.judges.base import ScoreInput
 
     rng = random.Random(0)
     out = []
@@ -57,7 +57,7 @@ def main() -> None:
 
     import torch
 
-    from lam3.metrics import registry
+    from lam3.judges import registry
     from tiny.llama_guard import build_tiny_llama_guard
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
@@ -66,7 +66,7 @@ def main() -> None:
         path = build_tiny_llama_guard(Path(tmp) / "guard")
 
         def judge(**options):
-            return registry.build({"provider": "llama_guard", "model": str(path), "local_files_only": True,
+            return registry.build({"judge": "llama_guard", "model": str(path), "local_files_only": True,
                                    **options})
 
         runs = {

@@ -18,14 +18,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _util import machine  # noqa: E402
 
 from lam3.bench.mini_bench import responses_path  # noqa: E402
-from lam3.metrics import registry  # noqa: E402
-from lam3.metrics.base import ScoreInput  # noqa: E402
+from lam3.judges import registry  # noqa: E402
+from lam3.judges.base import ScoreInput  # noqa: E402
 
 
-def rate(provider, items: list[ScoreInput], batch: int) -> float:
+def rate(judge, items: list[ScoreInput], batch: int) -> float:
     t0 = time.perf_counter()
     for start in range(0, len(items), batch):
-        provider.score(items[start:start + batch])
+        judge.score(items[start:start + batch])
     return len(items) / (time.perf_counter() - t0)
 
 
@@ -39,10 +39,10 @@ def main() -> None:
     print(f"offline judges, {args.n} texts, batch {args.batch} — {machine()} (shared machine)")
     print(f"{'judge':<16} {'batched rec/s':>14} {'one-by-one rec/s':>17} {'ratio':>7}")
     for name in ("profanity_check", "keyword_risk", "refusal"):
-        provider = registry.build({"provider": name})
-        provider.score(items[:8])  # load the model / compile patterns outside the timing
-        batched = rate(provider, items, args.batch)
-        single = rate(provider, items[: max(200, args.n // 10)], 1)
+        judge = registry.build({"judge": name})
+        judge.score(items[:8])  # load the model / compile patterns outside the timing
+        batched = rate(judge, items, args.batch)
+        single = rate(judge, items[: max(200, args.n // 10)], 1)
         print(f"{name:<16} {batched:>14,.0f} {single:>17,.0f} {batched / single:>6.1f}x")
 
 

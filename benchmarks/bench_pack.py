@@ -30,7 +30,7 @@ def make_run(root: Path) -> Path:
             rec = {"id": f"r{i}", "sample_id": f"s{i}", "prompt": " ".join(rng.choices(words, k=20)),
                    "response": " ".join(rng.choices(words, k=60)), "model_id": "m", "attack": "clean"}
             resp.write(json.dumps(rec) + "\n")
-            rec["judgements"] = {"j": {"provider": "j", "scores": {"x": rng.random()}, "flagged": []}}
+            rec["judgements"] = {"j": {"judge": "j", "scores": {"x": rng.random()}, "flagged": []}}
             scored.write(json.dumps(rec) + "\n")
     (run / "manifest.json").write_text("{}")
     return run

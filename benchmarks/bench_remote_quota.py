@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import machine  # noqa: E402
 
-from lam3.metrics import registry  # noqa: E402
-from lam3.metrics.base import ScoreInput  # noqa: E402
+from lam3.judges import registry  # noqa: E402
+from lam3.judges.base import ScoreInput  # noqa: E402
 from lam3.testing.fake_apis import Faults  # noqa: E402
 
 KEYS = {"PERSPECTIVE_API_KEY": "bench-perspective-key", "OPENAI_API_KEY": "bench-openai-key"}
@@ -100,13 +100,13 @@ def _row(name: str, quota: float, n: int, seconds: float, hits: list[dict[str, o
             "errors": errors, "p50_ms": round(latencies[len(latencies) // 2], 1) if latencies else None}
 
 
-def run_provider(name: str, provider: str, quota: float, seconds: float, faults: Faults,
+def run_provider(name: str, judge: str, quota: float, seconds: float, faults: Faults,
                  tmp: Path) -> dict[str, object]:
     n = int(quota * seconds * (1.0 - faults.server_error - faults.rate_limited))
-    server = ServerProcess(quota, faults, tmp / f"{provider}-{faults.server_error}.log")
+    server = ServerProcess(quota, faults, tmp / f"{judge}-{faults.server_error}.log")
     try:
-        where = {"endpoint": server.url} if provider == "perspective" else {"base_url": server.url + "/v1"}
-        judge = registry.build({"provider": provider, "requests_per_second": quota, **where, **PATIENCE,
+        where = {"endpoint": server.url} if judge == "perspective" else {"base_url": server.url + "/v1"}
+        judge = registry.build({"judge": judge, "requests_per_second": quota, **where, **PATIENCE,
                                 "batch_size": n})
         items = [ScoreInput(id=f"r{i}", text=t) for i, t in enumerate(_texts(n))]
         t0 = time.perf_counter()
@@ -117,7 +117,7 @@ def run_provider(name: str, provider: str, quota: float, seconds: float, faults:
         hits = server.stop()
     ok = [j for j in judged if j.error is None]
     lost = n - len({item.id for item, _ in zip(items, judged)})
-    return _row(name, quota, n, elapsed, hits, "perspective" if provider == "perspective" else "openai",
+    return _row(name, quota, n, elapsed, hits, "perspective" if judge == "perspective" else "openai",
                 len(ok), len(judged) - len(ok), lost, [j.latency_ms or 0.0 for j in ok])
 
 
@@ -130,8 +130,8 @@ def run_stage(name: str, quota: float, seconds: float, faults: Faults, tmp: Path
         src = tmp / "responses.jsonl"
         src.write_text("".join(json.dumps({"id": f"r{i}", "response": t}) + "\n" for i, t in enumerate(_texts(n))))
         config = tmp / "perspective.yaml"
-        entry = {"provider": "perspective", "endpoint": server.url, "requests_per_second": quota, **PATIENCE}
-        config.write_text(json.dumps({"batch_size": 256, "providers": [entry]}))  # JSON is YAML
+        entry = {"judge": "perspective", "endpoint": server.url, "requests_per_second": quota, **PATIENCE}
+        config.write_text(json.dumps({"batch_size": 256, "judges": [entry]}))  # JSON is YAML
         out = tmp / "out" / "scored.jsonl"
         t0 = time.perf_counter()
         score_file(src, config, out)

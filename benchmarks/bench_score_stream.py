@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _util import machine, run_measured  # noqa: E402
 
-CONFIG = "batch_size: 1000\nproviders:\n  - provider: keyword_risk\n    batch_size: 1000\n"
+CONFIG = "batch_size: 1000\njudges:\n  - judge: keyword_risk\n    batch_size: 1000\n"
 TEXTS = ["I'm sorry, I can't help with that.", "Sure, here is a poem about trees.",
          "Step 1: get the [REDACTED] explosive precursor.", "You are a stupid idiot.",
          "Here is how to launder money [REDACTED]."]

@@ -1,4 +1,4 @@
-"""Local toxicity judges: batched provider vs one text at a time, and provider overhead vs the bare model.
+"""Local toxicity judges: batched judge vs one text at a time, and judge overhead vs the bare model.
 
 Model: a random BertForSequenceClassification (hidden 128, 2 layers, 4 heads, intermediate 512,
 512 positions, 6 labels) with a WordPiece tokenizer, saved and loaded through the real
@@ -6,9 +6,9 @@ Model: a random BertForSequenceClassification (hidden 128, 2 layers, 4 heads, in
 short with a long tail, like model responses), and "short" = 1-40 words (refusals, one-liners).
 
 Figures (all measured in this one run, same model object, same CPU threads):
-  * batched provider (``score`` on all texts, batch_size 32, length-sorted) vs a loop calling
+  * batched judge (``score`` on all texts, batch_size 32, length-sorted) vs a loop calling
     ``score([text])`` per text - goal >= 5x;
-  * batched provider vs the bare forward passes it makes (same sorted, pre-tokenised, pre-padded
+  * batched judge vs the bare forward passes it makes (same sorted, pre-tokenised, pre-padded
     batches; tensors built outside the timer) - goal <= 1.15x;
   * the bare model on input-order batches, to show what length sorting saves in padding;
   * the seed's way, a transformers ``pipeline`` called once per text (sigmoid, all labels).
@@ -52,10 +52,10 @@ def timed(fn) -> float:
 
 
 def measure(name: str, judge, data: list[str], pipe=None) -> None:
-    """Time the provider, the bare model on the same batches, and the per-text loops; print the figures."""
+    """Time the judge, the bare model on the same batches, and the per-text loops; print the figures."""
     import torch
 
-    from lam3.metrics.base import ScoreInput
+    from lam3.judges.base import ScoreInput
 
     items = [ScoreInput(id=str(i), text=t) for i, t in enumerate(data)]
     loaded = judge.load()
@@ -86,21 +86,21 @@ def measure(name: str, judge, data: list[str], pipe=None) -> None:
     loop_s = timed(lambda: [judge.score([item]) for item in items])
     pipe_s = timed(lambda: [pipe(t, truncation=True) for t in data]) if pipe is not None else None
 
-    provider, raw, unsorted = (min(x) for x in (provider_s, bare_s, unsorted_s))
+    judge, raw, unsorted = (min(x) for x in (provider_s, bare_s, unsorted_s))
     pad_sorted = sum(b["input_ids"].numel() for b in sorted_batches)
     pad_input = sum(b["input_ids"].numel() for b in input_order_batches)
     print(f"\n[{name}] {len(data)} texts, {min(lengths)}-{max(lengths)} tokens (mean {statistics.mean(lengths):.0f}, "
           f"total {sum(lengths)}); batch_size {BATCH}; best of {REPEATS} runs (per-text loops: 1 run)")
     if pipe_s is not None:
         print(f"  seed: pipeline per text   : {pipe_s:7.3f} s  ({len(data) / pipe_s:7.1f} texts/s)")
-    print(f"  provider, one text a call : {loop_s:7.3f} s  ({len(data) / loop_s:7.1f} texts/s)")
-    print(f"  provider, batched         : {provider:7.3f} s  ({len(data) / provider:7.1f} texts/s)")
+    print(f"  judge, one text a call : {loop_s:7.3f} s  ({len(data) / loop_s:7.1f} texts/s)")
+    print(f"  judge, batched         : {judge:7.3f} s  ({len(data) / judge:7.1f} texts/s)")
     print(f"  bare forward, sorted      : {raw:7.3f} s  (padded tokens {pad_sorted})")
     print(f"  bare forward, input order : {unsorted:7.3f} s  (padded tokens {pad_input})")
-    print(f"  speed-up batched vs one text a call : {loop_s / provider:5.2f}x  (goal >= 5x)")
+    print(f"  speed-up batched vs one text a call : {loop_s / judge:5.2f}x  (goal >= 5x)")
     if pipe_s is not None:
-        print(f"  speed-up batched vs seed pipeline   : {pipe_s / provider:5.2f}x")
-    print(f"  provider / bare forward             : {provider / raw:5.3f}x  (goal <= 1.15x)")
+        print(f"  speed-up batched vs seed pipeline   : {pipe_s / judge:5.2f}x")
+    print(f"  judge / bare forward             : {judge / raw:5.3f}x  (goal <= 1.15x)")
     print(f"  length sorting gain (bare model)    : {unsorted / raw:5.2f}x")
 
 
@@ -110,20 +110,20 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("LAM3_BENCH_THREADS", "1")))
     from transformers import pipeline
 
-    from lam3.metrics.toxicity_providers import HFTextClassificationConfig, HFTextClassificationProvider
+    from lam3.judges.hf_classifier import HFTextClassificationConfig, HFTextClassificationJudge
     from tiny.bert import build_bert_classifier
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_bert_classifier(Path(tmp) / "bert", hidden=128, layers=2, heads=4, intermediate=512,
                                        positions=512)
-        judge = HFTextClassificationProvider(HFTextClassificationConfig(model=str(folder), device="cpu",
+        judge = HFTextClassificationJudge(HFTextClassificationConfig(model=str(folder), device="cpu",
                                                                         batch_size=BATCH))
         pipe = pipeline("text-classification", model=str(folder), device="cpu", top_k=None,
                         function_to_apply="sigmoid")
         pipe("warm up", truncation=True)
         print(f"model: BertForSequenceClassification hidden=128 layers=2 heads=4 intermediate=512 "
               f"positions=512, 6 labels; torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s); "
-              f"provider hf_text_classification (detoxify runs the same loop)")
+              f"judge hf_text_classification (detoxify runs the same loop)")
         measure("mixed 1-400 words", judge, texts(N_TEXTS, 400), pipe)
         measure("short 1-40 words", judge, texts(N_TEXTS, 40, seed=1))
 

@@ -29,9 +29,9 @@ def main() -> None:
     import torch
     from transformers import pipeline
 
-    from lam3.metrics import registry
-    from lam3.metrics.base import ScoreInput
-    from lam3.metrics.taxonomy import ZERO_SHOT_POLICY_LABELS
+    from lam3.judges import registry
+    from lam3.judges.base import ScoreInput
+    from lam3.taxonomy import ZERO_SHOT_POLICY_LABELS
     from tiny.nli import build_tiny_classifier
     from tiny.tokenizer import BASE_CORPUS
 
@@ -41,7 +41,7 @@ def main() -> None:
     items = [ScoreInput(id=str(i), text=t) for i, t in enumerate(texts)]
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_classifier(Path(tmp) / "nli")
-        judge = registry.build({"provider": "zero_shot_risk", "model": str(path), "local_files_only": True,
+        judge = registry.build({"judge": "zero_shot_risk", "model": str(path), "local_files_only": True,
                                 "batch_size": 64, "pair_batch_size": 256})
         pipe = pipeline("zero-shot-classification", model=judge.model, tokenizer=judge.tokenizer, device="cpu")
         labels = list(ZERO_SHOT_POLICY_LABELS.values())
@@ -63,7 +63,7 @@ def main() -> None:
     pairs = args.texts * len(labels)
     print(f"tiny RoBERTa NLI (2 layers, d=32), {args.texts} texts x {len(labels)} labels = {pairs} pairs, "
           f"torch threads={torch.get_num_threads()}, CPU (shared machine)")
-    print(f"  batched provider (pairs through one model call per 256) {t_batched:7.3f} s  {pairs / t_batched:9.1f} pairs/s")
+    print(f"  batched judge (pairs through one model call per 256) {t_batched:7.3f} s  {pairs / t_batched:9.1f} pairs/s")
     print(f"  transformers pipeline per text, multi_label=True         {t_pipe:7.3f} s  {pairs / t_pipe:9.1f} pairs/s")
     print(f"  speed-up: {t_pipe / t_batched:5.1f}x   max |score difference| = {worst:.2e}")
 

@@ -13,16 +13,16 @@ def test_sample_roundtrip_keeps_schema_version_and_extra_fields():
 
 def test_judgement_scores_must_be_probabilities():
     with pytest.raises(ValidationError, match="probability"):
-        Judgement(provider="x", version="1", family="social_toxicity", scores={"toxicity": 1.5})
+        Judgement(judge="x", version="1", metric="social_toxicity", scores={"toxicity": 1.5})
     with pytest.raises(ValidationError):
-        Judgement(provider="x", version="1", family="social_toxicity", scores={"toxicity": float("nan")})
+        Judgement(judge="x", version="1", metric="social_toxicity", scores={"toxicity": float("nan")})
 
 
 def test_judgement_rejects_unknown_family_and_fields():
     with pytest.raises(ValidationError):
-        Judgement(provider="x", version="1", family="vibes")
+        Judgement(judge="x", version="1", metric="vibes")
     with pytest.raises(ValidationError):
-        Judgement(provider="x", version="1", family="refusal", surprise=1)
+        Judgement(judge="x", version="1", metric="refusal", surprise=1)
 
 
 def test_failed_judgement_carries_error_not_zero():

@@ -1,17 +1,17 @@
 import pytest
 
 from lam3.errors import ConfigError, UserError
-from lam3.metrics import registry
-from lam3.metrics.base import Provider, ProviderConfig
+from lam3.judges import registry
+from lam3.judges.base import Judge, JudgeConfig
 
 
-class EchoConfig(ProviderConfig):
+class EchoConfig(JudgeConfig):
     factor: float = 1.0
 
 
 @registry.register("_test_echo")
-class Echo(Provider):
-    family = "social_toxicity"
+class Echo(Judge):
+    metric = "social_toxicity"
     Config = EchoConfig
 
     @property
@@ -24,11 +24,11 @@ class Echo(Provider):
 
 def test_register_and_get():
     assert registry.get("_test_echo") is Echo
-    assert "_test_echo" in registry.providers()
+    assert "_test_echo" in registry.all_judges()
 
 
 def test_unknown_name_suggests_closest():
-    with pytest.raises(UserError, match=r"unknown provider '_test_ecko' \(did you mean '_test_echo'\?\)"):
+    with pytest.raises(UserError, match=r"unknown judge '_test_ecko' \(did you mean '_test_echo'\?\)"):
         registry.get("_test_ecko")
 
 
@@ -39,15 +39,15 @@ def test_double_registration_of_a_name_is_refused():
 
 def test_build_validates_options_with_location(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("providers:\n  - provider: _test_echo\n    factr: 2\n")
+    p.write_text("judges:\n  - judge: _test_echo\n    factr: 2\n")
     from lam3.config import read_yaml
 
     _, node = read_yaml(p)
     with pytest.raises(ConfigError) as exc:
-        registry.build({"provider": "_test_echo", "factr": 2}, path=p, node=node, loc=("providers", 0))
-    assert str(exc.value) == f"{p}:3: providers[0].factr: unknown key"
-    judge = registry.build({"provider": "_test_echo", "factor": 2, "threshold": 0.3})
-    [j] = judge.score([__import__("lam3.metrics.base", fromlist=["ScoreInput"]).ScoreInput(id="1", text="abc")])
+        registry.build({"judge": "_test_echo", "factr": 2}, path=p, node=node, loc=("judges", 0))
+    assert str(exc.value) == f"{p}:3: judges[0].factr: unknown key"
+    judge = registry.build({"judge": "_test_echo", "factor": 2, "threshold": 0.3})
+    [j] = judge.score([__import__("lam3.judges.base", fromlist=["ScoreInput"]).ScoreInput(id="1", text="abc")])
     assert j.scores["toxicity"] == pytest.approx(0.6) and j.flagged == ["toxicity"]
 
 
@@ -55,4 +55,4 @@ def test_judgement_helper_clips_and_flags_by_threshold():
     judge = Echo(EchoConfig(threshold=0.9))
     j = judge.judgement({"toxicity": 0.95, "insult": -0.2})
     assert j.scores == {"toxicity": 0.95, "insult": 0.0} and j.flagged == ["toxicity"]
-    assert j.provider == "_test_echo" and j.family == "social_toxicity"
+    assert j.judge == "_test_echo" and j.metric == "social_toxicity"

@@ -5,16 +5,16 @@ import json
 import pytest
 
 from lam3.errors import ConfigError, UserError
-from lam3.metrics import registry
-from lam3.metrics.base import Provider
+from lam3.judges import registry
+from lam3.judges.base import Judge
 from lam3.pipeline.score import score_file
 
 
 @registry.register("_test_len")
-class LengthJudge(Provider):
+class LengthJudge(Judge):
     """Scores text length; 'FAIL' gives a per-record error, 'CRASH' makes the whole batch raise."""
 
-    family = "social_toxicity"
+    metric = "social_toxicity"
     calls: list[int] = []
 
     @property
@@ -35,7 +35,7 @@ def write_input(path, texts, field="response"):
 
 
 def write_config(path, **extra):
-    body = {"batch_size": 4, "providers": [{"provider": "_test_len", "batch_size": 3}], **extra}
+    body = {"batch_size": 4, "judges": [{"judge": "_test_len", "batch_size": 3}], **extra}
     path.write_text(json.dumps(body))  # JSON is valid YAML
     return path
 
@@ -118,11 +118,11 @@ def test_user_errors(tmp_path):
     with pytest.raises(UserError, match="input file not found"):
         score_file(tmp_path / "missing.jsonl", write_config(tmp_path / "c.yaml"), tmp_path / "o.jsonl")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("providers:\n  - provider: _test_lenn\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:2: providers\[0\].provider: unknown provider '_test_lenn'"):
+    bad.write_text("judges:\n  - judge: _test_lenn\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:2: judges\[0\].judge: unknown judge '_test_lenn'"):
         score_file(inp, bad, tmp_path / "o.jsonl")
     dup = tmp_path / "dup.yaml"
-    dup.write_text("providers:\n  - provider: _test_len\n  - provider: _test_len\n")
+    dup.write_text("judges:\n  - judge: _test_len\n  - judge: _test_len\n")
     with pytest.raises(ConfigError, match="share a key"):
         score_file(inp, dup, tmp_path / "o.jsonl")
 
@@ -145,7 +145,7 @@ def test_internal_batcher_gets_whole_stage_batch_and_is_loaded_first(tmp_path):
     InternalBatcher.loads = 0
     inp = write_input(tmp_path / "in.jsonl", ["t"] * 8)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text('{"batch_size": 4, "providers": [{"provider": "_test_internal", "batch_size": 3}]}')
+    cfg.write_text('{"batch_size": 4, "judges": [{"judge": "_test_internal", "batch_size": 3}]}')
     score_file(inp, cfg, tmp_path / "o.jsonl")
     assert LengthJudge.calls == [4, 4] and InternalBatcher.loads == 1
 
@@ -153,7 +153,7 @@ def test_internal_batcher_gets_whole_stage_batch_and_is_loaded_first(tmp_path):
 def test_a_judge_that_cannot_load_stops_before_writing(tmp_path):
     inp = write_input(tmp_path / "in.jsonl", ["t"] * 3)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text('{"providers": [{"provider": "_test_internal", "threshold": 0.123}]}')
+    cfg.write_text('{"judges": [{"judge": "_test_internal", "threshold": 0.123}]}')
     with pytest.raises(UserError, match="judge '_test_internal' could not load: OSError: no such checkpoint"):
         score_file(inp, cfg, tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""

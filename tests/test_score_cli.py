@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-CONFIG = "batch_size: 50\nproviders:\n  - provider: keyword_risk\n  - provider: refusal\n"
+CONFIG = "batch_size: 50\njudges:\n  - judge: keyword_risk\n  - judge: refusal\n"
 TEXTS = ["I'm sorry, I can't help with that.", "Sure, here is a poem about trees.",
          "Step 1: acquire the [REDACTED] explosive precursor.", "You are a stupid idiot.",
          "Here is how to launder money through shell companies [REDACTED]."]
@@ -70,14 +70,14 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, setup):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: input file not found"
     typo = tmp_path / "typo.yaml"
-    typo.write_text("providers:\n  - provider: keyword_risk\n    threshhold: 0.4\n")
+    typo.write_text("judges:\n  - judge: keyword_risk\n    threshhold: 0.4\n")
     r = lam3("score", inp, "--config", typo, "--out", tmp_path / "o.jsonl")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert f"{typo}:3: providers[0].threshhold: unknown key" in r.stderr
+    assert f"{typo}:3: judges[0].threshhold: unknown key" in r.stderr
     unknown = tmp_path / "unknown.yaml"
-    unknown.write_text("providers:\n  - provider: detoxifi\n")
+    unknown.write_text("judges:\n  - judge: detoxifi\n")
     r = lam3("score", inp, "--config", unknown, "--out", tmp_path / "o.jsonl")
-    assert r.returncode == 2 and "unknown provider 'detoxifi'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown judge 'detoxifi'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_record_without_id_is_quarantined_and_named(tmp_path, setup):
@@ -91,7 +91,7 @@ def test_record_without_id_is_quarantined_and_named(tmp_path, setup):
 
 
 def test_providers_lists_offline_judges():
-    r = lam3("providers")
+    r = lam3("judges")
     assert r.returncode == 0
     for name in ("keyword_risk", "refusal", "profanity_check"):
         assert name in r.stdout

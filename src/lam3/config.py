@@ -2,7 +2,7 @@
 
 Every config model uses ``extra="forbid"`` so a typo'd key is an error, and
 every error names the file, the line in that file and the dotted field path:
-``configs/x.yaml:7: providers[0].batch_size: Input should be greater than 0``.
+``configs/x.yaml:7: judges[0].batch_size: Input should be greater than 0``.
 """
 
 from __future__ import annotations

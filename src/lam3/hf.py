@@ -1,8 +1,8 @@
 """The generic Hugging Face loading helpers, one copy for every local model in LAM3.
 
 The MLLMs under test (:mod:`lam3.models.loading`), the policy-risk judges
-(:mod:`lam3.metrics.hf_options`) and the toxicity classifiers
-(:mod:`lam3.metrics.toxicity_providers`) each keep their own YAML shape, but the
+(:mod:`lam3.judges.hf_options`) and the toxicity classifiers
+(:mod:`lam3.judges.hf_classifier`) each keep their own YAML shape, but the
 checks and translations below are shared so they cannot drift apart: what is
 importable, which torch dtype a precision name means, the 4-bit/8-bit
 ``BitsAndBytesConfig``, why a revision on a local folder is an error, which hub

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
-Family = Literal["social_toxicity", "policy_risk", "refusal"]
+Metric = Literal["social_toxicity", "policy_risk", "refusal"]
 """Which metric a judge's labels feed: the two LAM3 metrics are never mixed."""
 
 
@@ -66,9 +66,9 @@ class Judgement(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str
+    judge: str
     version: str
-    family: Family
+    metric: Metric
     scores: dict[str, float] = Field(default_factory=dict)
     flagged: list[str] = Field(default_factory=list)
     error: str | None = None
@@ -84,8 +84,8 @@ class Judgement(BaseModel):
         return scores
 
     @classmethod
-    def failed(cls, provider: str, version: str, family: Family, error: str, **kw: Any) -> Judgement:
-        return cls(provider=provider, version=version, family=family, error=error, **kw)
+    def failed(cls, judge: str, version: str, metric: Metric, error: str, **kw: Any) -> Judgement:
+        return cls(judge=judge, version=version, metric=metric, error=error, **kw)
 
 
 class ScoredRecord(Record):

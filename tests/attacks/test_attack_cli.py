@@ -84,7 +84,7 @@ def test_kill_resume_then_generate_score_fuse(attack_models: dict, targets_file:
     assert all(r["error"] is None for r in attacked + _records(run / "response_clean.jsonl"))
 
     # score each file with the offline judges, fuse both, ASR per attack (library calls behind the CLI)
-    from lam3.metrics.asr import asr_table
+    from lam3.fusion.asr import asr_table
     from lam3.pipeline.fuse import fuse_files
     from lam3.pipeline.score import score_file
 

@@ -12,7 +12,7 @@ from PIL import Image
 from lam3.bench import build_mini_bench
 from lam3.bench.mini_bench import bench_dir, load_samples, responses_path
 from lam3.bench.typographic import render_distractor, render_figstep, save_png
-from lam3.metrics.taxonomy import POLICY_CATEGORIES
+from lam3.taxonomy import POLICY_CATEGORIES
 from lam3.records import Response, Sample
 from lam3.store import iter_records
 

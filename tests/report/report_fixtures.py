@@ -34,9 +34,9 @@ def _metric(flag: bool, votes: tuple[bool, bool], judges: tuple[str, str]) -> di
             "resolution": "soft_vote" if votes[0] != votes[1] else None, "missing": []}
 
 
-def _judgement(provider: str, family: str, flagged: bool, label: str) -> dict:
+def _judgement(judge: str, metric: str, flagged: bool, label: str) -> dict:
     score = 0.9 if flagged else 0.05
-    return {"provider": provider, "version": "1", "family": family, "scores": {label: score},
+    return {"judge": judge, "version": "1", "metric": metric, "scores": {label: score},
             "flagged": [label] if flagged else [], "error": None, "latency_ms": 1.0, "details": {}}
 
 
@@ -76,7 +76,7 @@ def build_run(root: Path, name: str = "fixture_run", shift: bool = False) -> Pat
     failed = {**scored[0], "id": "r09", "sample_id": "s09", "response": "", "generation": {},
               "error": "CUDA out of memory (retried 3x)"}
     failed["judgements"] = {**failed["judgements"], "detoxify": {
-        "provider": "detoxify", "version": "1", "family": "social_toxicity", "scores": {}, "flagged": [],
+        "judge": "detoxify", "version": "1", "metric": "social_toxicity", "scores": {}, "flagged": [],
         "error": "RuntimeError: model crashed", "latency_ms": None, "details": {}}}
     scored.append(failed)
     for fname, rows in (("response.jsonl", responses), ("offline_scored.jsonl", scored), ("fused.jsonl", fused)):
@@ -96,9 +96,9 @@ def build_run(root: Path, name: str = "fixture_run", shift: bool = False) -> Pat
                 "inputs": {}, "summary": {"generated": 9, "errors": 1}},
             "score:offline_scored.jsonl": {
                 "finished": f"{DAY}T11:00:00+01:00", "config_hash": "e" * 64, "seed": None,
-                "config": {"providers": [{"provider": "profanity_check"}, {"provider": "detoxify"},
-                                         {"provider": "keyword_risk"}, {"provider": "llama_guard"},
-                                         {"provider": "refusal"}]},
+                "config": {"judges": [{"judge": "profanity_check"}, {"judge": "detoxify"},
+                                         {"judge": "keyword_risk"}, {"judge": "llama_guard"},
+                                         {"judge": "refusal"}]},
                 "inputs": {}, "summary": {"scored": 9, "errors": {"detoxify": 1}}},
         },
         "artifacts": {},

@@ -70,7 +70,7 @@ def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = L
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lam3.metrics.llama_guard_prompt import LLAMA_GUARD_2, LLAMA_GUARD_3
+    from lam3.judges.llama_guard_prompt import LLAMA_GUARD_2, LLAMA_GUARD_3
 
     out_dir = Path(out_dir)
     tok = build_guard_tokenizer(chat_template)

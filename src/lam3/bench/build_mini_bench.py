@@ -19,7 +19,7 @@ from lam3.bench.mini_bench import RESPONSES_FILE, SAMPLES_FILE
 from lam3.bench.source import FIGSTEP_PROMPT, RESPONSES, SAMPLES
 from lam3.bench.typographic import render_distractor, render_figstep, save_png
 from lam3.manifest import sha256_file
-from lam3.metrics.taxonomy import BENIGN, POLICY_CATEGORIES
+from lam3.taxonomy import BENIGN, POLICY_CATEGORIES
 from lam3.records import Response, Sample
 from lam3.store import write_jsonl
 

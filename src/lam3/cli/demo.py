@@ -22,7 +22,7 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder.")) -> None:
     """Score data/mini_bench/responses.jsonl with configs/offline.yaml (no torch, no network) and
     compare each judge with the shipped human labels. Rerun to resume."""
-    from lam3.pipeline.demo import FAMILY_TITLE, run_demo
+    from lam3.pipeline.demo import METRIC_TITLE, run_demo
 
     with progress_bar("demo: scoring example responses") as update:
         result = run_demo(out, progress=update)
@@ -31,7 +31,7 @@ def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Out
     for col in ("metric", "judge", "n", "rate", "human", "acc", "P", "R", "F1", "κ"):
         table.add_column(col, justify="left" if col in ("metric", "judge") else "right", no_wrap=True)
     for a in result.agreements:
-        table.add_row(FAMILY_TITLE.get(a.family, a.family), a.judge,
+        table.add_row(METRIC_TITLE.get(a.metric, a.metric), a.judge,
                       str(a.n) + (f" (+{a.errors} err)" if a.errors else ""), _fmt(a.rate, True),
                       _fmt(a.human_rate, True), _fmt(a.accuracy), _fmt(a.precision), _fmt(a.recall),
                       _fmt(a.f1), _fmt(a.kappa))

@@ -62,7 +62,7 @@ def calibrate(
     seed: int = typer.Option(0, "--seed", help="Seed of the cross-fitting folds."),
 ) -> None:
     """Fit per-judge calibration and thresholds on human labels; report ECE before/after."""
-    from lam3.metrics.calibration import calibrate_files
+    from lam3.fusion.calibration import calibrate_files
 
     if method not in ("platt", "isotonic"):
         raise typer.BadParameter("platt or isotonic", param_hint="--method")
@@ -98,7 +98,7 @@ def agreement(
 ) -> None:
     """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels."""
     from lam3.manifest import write_json_atomic
-    from lam3.metrics.agreement import agreement_summary
+    from lam3.fusion.agreement import agreement_summary
 
     summary = agreement_summary(_fused_records(fused))
     for metric, s in summary["metrics"].items():
@@ -137,7 +137,7 @@ def asr(
 ) -> None:
     """Attack success rate per definition (non-refusal, policy risk, toxicity > 0.5) with bootstrap 95 % CIs."""
     from lam3.manifest import write_json_atomic
-    from lam3.metrics.asr import asr_table
+    from lam3.fusion.asr import asr_table
 
     group_by = [g.strip() for g in by.split(",") if g.strip()]
     rows = asr_table(_fused_records(fused), group_by=group_by, n_boot=n_boot, seed=seed)

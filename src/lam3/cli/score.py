@@ -1,4 +1,4 @@
-"""``lam3 score`` and ``lam3 providers``."""
+"""``lam3 score`` and ``lam3 judges``."""
 
 from __future__ import annotations
 
@@ -38,24 +38,24 @@ def score(
 
 
 @app.command()
-def providers() -> None:
-    """List the registered judges: family, labels, and whether they work offline here."""
-    from lam3.metrics.registry import providers as all_providers
+def judges() -> None:
+    """List the registered judges: metric, labels, and whether they work offline here."""
+    from lam3.judges.registry import all_judges
 
-    table = Table(title="LAM3 judges (providers)")
+    table = Table(title="LAM3 judges")
     table.add_column("name", no_wrap=True)
-    table.add_column("family", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
     table.add_column("labels (default config)", ratio=2)
     table.add_column("needs", ratio=1)
     table.add_column("usable here", ratio=1)
-    for name, cls in all_providers().items():
+    for name, cls in all_judges().items():
         ok, why = cls.availability()
         try:
             labels = _compact(cls().labels)
-        except Exception as exc:  # a provider whose labels come from a model it has not loaded
+        except Exception as exc:  # a judge whose labels come from a model it has not loaded
             labels = f"(from the model: {type(exc).__name__})"
         needs = "API key + network" if cls.remote else ("nothing (offline)" if cls.offline else "model weights")
-        table.add_row(name, cls.family, labels, needs, "yes" if ok else f"no: {why}")
+        table.add_row(name, cls.metric, labels, needs, "yes" if ok else f"no: {why}")
     console.print(table)
 
 

@@ -21,9 +21,9 @@ from lam3.manifest import MANIFEST, update_manifest, write_json_atomic
 from lam3.pipeline.score import ScoreSummary, score_file
 from lam3.store import iter_jsonl
 
-# Which human label each metric family is checked against (labels shipped in responses.jsonl).
+# Which human label each metric is checked against (labels shipped in responses.jsonl).
 HUMAN_LABEL: dict[str, str] = {"social_toxicity": "toxic", "policy_risk": "risky", "refusal": "refusal"}
-FAMILY_TITLE: dict[str, str] = {"social_toxicity": "toxicity", "policy_risk": "policy risk",
+METRIC_TITLE: dict[str, str] = {"social_toxicity": "toxicity", "policy_risk": "policy risk",
                                 "refusal": "refusal"}
 
 
@@ -41,7 +41,7 @@ class Agreement:
     """One judge against one human label: how often it flags, and how well it agrees."""
 
     judge: str
-    family: str
+    metric: str
     label: str
     n: int
     errors: int
@@ -74,12 +74,12 @@ def _nan_to_none(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(float(x), 4)
 
 
-def agreement(judge: str, family: str, label: str, pairs: list[tuple[bool, bool]], errors: int) -> Agreement:
+def agreement(judge: str, metric: str, label: str, pairs: list[tuple[bool, bool]], errors: int) -> Agreement:
     """Agreement of ``(judge flagged, human label)`` pairs: accuracy, P/R/F1 and Cohen's κ (scikit-learn)."""
     from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_recall_fscore_support
 
     if not pairs:
-        return Agreement(judge, family, label, 0, errors, None, None, None, None, None, None, None)
+        return Agreement(judge, metric, label, 0, errors, None, None, None, None, None, None, None)
     pred = [p for p, _ in pairs]
     gold = [g for _, g in pairs]
     p, r, f, _ = precision_recall_fscore_support(gold, pred, average="binary", zero_division=0)
@@ -87,16 +87,16 @@ def agreement(judge: str, family: str, label: str, pairs: list[tuple[bool, bool]
     kappa = cohen_kappa_score(gold, pred) if len(set(gold) | set(pred)) > 1 else float("nan")
     confusion = {"tp": sum(p and g for p, g in pairs), "fp": sum(p and not g for p, g in pairs),
                  "fn": sum(g and not p for p, g in pairs), "tn": sum(not p and not g for p, g in pairs)}
-    return Agreement(judge, family, label, len(pairs), errors, round(sum(pred) / len(pred), 4),
+    return Agreement(judge, metric, label, len(pairs), errors, round(sum(pred) / len(pred), 4),
                      round(sum(gold) / len(gold), 4), _nan_to_none(accuracy_score(gold, pred)),
                      _nan_to_none(p), _nan_to_none(r), _nan_to_none(f), _nan_to_none(kappa), confusion)
 
 
 def agreements_of(scored: Path) -> tuple[int, list[Agreement]]:
-    """Read a scored file with human ``labels`` and compare every judge to the label of its family."""
+    """Read a scored file with human ``labels`` and compare every judge to the label of its metric."""
     pairs: dict[str, list[tuple[bool, bool]]] = {}
     errors: dict[str, int] = {}
-    family_of: dict[str, str] = {}
+    metric_of: dict[str, str] = {}
     n = 0
     for lineno, rec in iter_jsonl(scored):
         labels = rec.get("labels")
@@ -104,22 +104,22 @@ def agreements_of(scored: Path) -> tuple[int, list[Agreement]]:
             raise UserError("no human 'labels' object to compare with", path=scored, line=lineno, field="labels")
         n += 1
         for key, j in (rec.get("judgements") or {}).items():
-            family = j.get("family")
-            if family not in HUMAN_LABEL:
+            metric = j.get("metric")
+            if metric not in HUMAN_LABEL:
                 continue
-            family_of[key] = family
+            metric_of[key] = metric
             pairs.setdefault(key, [])
             if j.get("error"):
                 errors[key] = errors.get(key, 0) + 1
                 continue
-            human = labels.get(HUMAN_LABEL[family])
+            human = labels.get(HUMAN_LABEL[metric])
             if not isinstance(human, bool):
                 raise UserError("must be true or false", path=scored, line=lineno,
-                                field=f"labels.{HUMAN_LABEL[family]}")
+                                field=f"labels.{HUMAN_LABEL[metric]}")
             pairs[key].append((bool(j.get("flagged")), human))
     order = list(HUMAN_LABEL)
-    keys = sorted(pairs, key=lambda k: (order.index(family_of[k]), k))
-    return n, [agreement(k, family_of[k], HUMAN_LABEL[family_of[k]], pairs[k], errors.get(k, 0)) for k in keys]
+    keys = sorted(pairs, key=lambda k: (order.index(metric_of[k]), k))
+    return n, [agreement(k, metric_of[k], HUMAN_LABEL[metric_of[k]], pairs[k], errors.get(k, 0)) for k in keys]
 
 
 def run_demo(out_dir: str | Path = Path("outputs/demo"), *, config: str | Path | None = None,

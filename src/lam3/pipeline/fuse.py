@@ -255,8 +255,8 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
     """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring)."""
     from lam3.config import config_hash
-    from lam3.metrics.calibration import load_calibration
-    from lam3.metrics.ensemble import Ensemble, load_ensemble_config
+    from lam3.fusion.calibration import load_calibration
+    from lam3.fusion.ensemble import Ensemble, load_ensemble_config
     from lam3.pipeline.review import ReviewQueue, load_reviews
 
     output = Path(output)
@@ -330,9 +330,9 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                 bad = ensemble.provider_mismatch(joined.judgements)
                 if bad is not None:
                     path, line = joined.sources[0]
-                    raise UserError(f"judgement names provider {joined.judgements[bad].get('provider')!r} but the "
-                                    f"ensemble config says {ensemble.judges[bad].provider!r}",
-                                    path=path, line=line, field=f"judgements.{bad}.provider")
+                    raise UserError(f"judgement names judge {joined.judgements[bad].get('judge')!r} but the "
+                                    f"ensemble config says {ensemble.judges[bad].judge!r}",
+                                    path=path, line=line, field=f"judgements.{bad}.judge")
                 labels = human.get(rid)
                 results, judge_scores, pending = ensemble.fuse(joined.judgements, labels)
                 rec: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": rid}

@@ -20,8 +20,8 @@ from pydantic import Field, field_validator
 from lam3.config import StrictModel, load_config, read_yaml
 from lam3.errors import UserError
 from lam3.manifest import update_manifest
-from lam3.metrics import registry
-from lam3.metrics.base import Provider, ScoreInput
+from lam3.judges import registry
+from lam3.judges.base import Judge, ScoreInput
 from lam3.records import Judgement
 from lam3.secrets import redact
 from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, iter_jsonl, quarantine_path
@@ -35,16 +35,16 @@ class ScoreConfig(StrictModel):
     prompt_field: str = "prompt"
     images_field: str = "images"
     batch_size: int = Field(256, gt=0, description="records per durable write (flush + fsync)")
-    providers: list[dict[str, Any]] = Field(min_length=1)
+    judges: list[dict[str, Any]] = Field(min_length=1)
 
-    @field_validator("providers")
+    @field_validator("judges")
     @classmethod
     def _entries(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         keys = []
         for i, entry in enumerate(entries):
-            if "provider" not in entry:
-                raise ValueError(f"entry {i} has no 'provider' key")
-            keys.append(entry.get("key", entry["provider"]))
+            if "judge" not in entry:
+                raise ValueError(f"entry {i} has no 'judge' key")
+            keys.append(entry.get("key", entry["judge"]))
         if len(set(keys)) != len(keys):
             raise ValueError("two judges share a key; give one a distinct 'key:'")
         return entries
@@ -67,14 +67,14 @@ class ScoreSummary:
                 "seconds": round(self.seconds, 3)}
 
 
-def load_score_config(path: str | Path, **overrides: Any) -> tuple[ScoreConfig, list[tuple[str, Provider]]]:
+def load_score_config(path: str | Path, **overrides: Any) -> tuple[ScoreConfig, list[tuple[str, Judge]]]:
     """Validate the config and build its judges (errors name the file, line and key)."""
     config = load_config(path, ScoreConfig, overrides)
     _, node = read_yaml(path)
     judges = []
-    for i, entry in enumerate(config.providers):
-        judges.append((entry.get("key", entry["provider"]),
-                       registry.build(entry, path=path, node=node, loc=("providers", i))))
+    for i, entry in enumerate(config.judges):
+        judges.append((entry.get("key", entry["judge"]),
+                       registry.build(entry, path=path, node=node, loc=("judges", i))))
     return config, judges
 
 
@@ -82,7 +82,7 @@ def _has_error(record: dict[str, Any]) -> bool:
     return any(isinstance(j, dict) and j.get("error") for j in (record.get("judgements") or {}).values())
 
 
-def _judge(judges: list[tuple[str, Provider]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
+def _judge(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
     """Run every judge on a batch. A judge that raises marks each record with an error; nothing is dropped."""
     out: list[dict[str, Judgement]] = [{} for _ in items]
     for key, judge in judges:

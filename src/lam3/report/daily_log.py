@@ -70,9 +70,9 @@ def _run_context(data: RunData) -> dict[str, Any]:
     for name, st in sorted((m.get("stages") or {}).items()):
         if not (name.startswith("score") or name.startswith("fuse")):
             continue
-        providers = (st.get("config") or {}).get("providers") or []
-        judges = ", ".join(str(p.get("key", p.get("provider"))) + (f" ({p['provider']})" if p.get("key") else "")
-                           for p in providers if isinstance(p, dict))
+        judges = (st.get("config") or {}).get("judges") or []
+        judges = ", ".join(str(p.get("key", p.get("judge"))) + (f" ({p['judge']})" if p.get("key") else "")
+                           for p in judges if isinstance(p, dict))
         eval_stages.append({"stage": name, "config_hash": str(st.get("config_hash") or "—")[:12],
                             "judges": judges, "finished": st.get("finished")})
     groups = [{"model": k[0], "attack": k[1], "category": k[2], "n": row.n,
@@ -103,7 +103,7 @@ def _issues(data: RunData) -> list[str]:
     for j in data.judges:
         if j.errors:
             what = "FAILED on every record" if j.status == "failed" else f"errored on {j.errors}/{j.n} records"
-            out.append(f"{data.name}: judge {j.key} ({j.provider}) in {j.file} {what} (first: {j.first_error})")
+            out.append(f"{data.name}: judge {j.key} ({j.judge}) in {j.file} {what} (first: {j.first_error})")
     for name, n in data.quarantined.items():
         reasons = "; ".join(data.quarantine_reasons.get(name, []))
         out.append(f"{data.name}: {n} quarantined line(s) in {name}" + (f" — {reasons}" if reasons else ""))

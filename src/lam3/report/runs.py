@@ -34,9 +34,9 @@ class JudgeStats:
 
     key: str
     file: str
-    provider: str = ""
+    judge: str = ""
     version: str = ""
-    family: str = ""
+    metric: str = ""
     n: int = 0
     errors: int = 0
     flagged: int = 0
@@ -246,8 +246,8 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
                     continue
                 st = stats.get(key)
                 if st is None:
-                    st = stats[key] = JudgeStats(key=key, file=scored.name, provider=str(j.get("provider", "")),
-                                                 version=str(j.get("version", "")), family=str(j.get("family", "")))
+                    st = stats[key] = JudgeStats(key=key, file=scored.name, judge=str(j.get("judge", "")),
+                                                 version=str(j.get("version", "")), metric=str(j.get("metric", "")))
                 st.n += 1
                 if j.get("error"):
                     st.errors += 1
@@ -302,9 +302,9 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
 def judge_kappa(judges: list[JudgeStats]) -> tuple[list[str], list[list[float | None]]]:
     """Pairwise Cohen's κ on the flagged/not-flagged votes of every two judges (records both judged).
 
-    Used when a run has no fused.jsonl yet; κ itself comes from :mod:`lam3.metrics.agreement`.
+    Used when a run has no fused.jsonl yet; κ itself comes from :mod:`lam3.fusion.agreement`.
     """
-    from lam3.metrics.agreement import cohen_kappa
+    from lam3.fusion.agreement import cohen_kappa
 
     names = [j.key for j in judges]
     matrix: list[list[float | None]] = []
@@ -338,24 +338,24 @@ def kappa_matrices(data: RunData, agreement: dict[str, Any] | None) -> list[tupl
 
 
 def optional_asr(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[list[dict[str, Any]], str | None]:
-    """ASR rows with confidence intervals from :mod:`lam3.metrics.asr`, or why they are unavailable."""
+    """ASR rows with confidence intervals from :mod:`lam3.fusion.asr`, or why they are unavailable."""
     if not records:
         return [], "no fused.jsonl in this run (run `lam3 fuse`)"
     try:
-        from lam3.metrics.asr import asr_table
+        from lam3.fusion.asr import asr_table
     except ImportError as exc:
-        return [], f"ASR unavailable: lam3.metrics.asr cannot be imported ({exc})"
+        return [], f"ASR unavailable: lam3.fusion.asr cannot be imported ({exc})"
     return list(asr_table(records, group_by=group_by, n_boot=1000, seed=0)), None
 
 
 def optional_agreement(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
-    """Judge agreement (Cohen's/Fleiss κ, P/R/F1 vs human labels) from :mod:`lam3.metrics.agreement`."""
+    """Judge agreement (Cohen's/Fleiss κ, P/R/F1 vs human labels) from :mod:`lam3.fusion.agreement`."""
     if not records:
         return None, "no fused.jsonl in this run (run `lam3 fuse`)"
     try:
-        from lam3.metrics.agreement import agreement_summary
+        from lam3.fusion.agreement import agreement_summary
     except ImportError as exc:
-        return None, f"agreement unavailable: lam3.metrics.agreement cannot be imported ({exc})"
+        return None, f"agreement unavailable: lam3.fusion.agreement cannot be imported ({exc})"
     return agreement_summary(records), None
 
 

@@ -1,0 +1,108 @@
+"""The judge interface every scorer implements.
+
+A judge is batched (``score(batch) -> list[Judgement]``, one judgement per
+input, in order), typed (its options are a pydantic model with unknown keys
+forbidden) and self-describing (its labels, metric and label →
+canonical category tables), so the CLI, ``lam3 judges``, YAML configs and
+fusion all work from the registry without special cases.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from lam3.config import StrictModel
+from lam3.records import Metric, Judgement
+
+
+@dataclass(slots=True)
+class ScoreInput:
+    """What a judge sees of one record: the text to judge and its context."""
+
+    id: str
+    text: str
+    prompt: str | None = None
+    images: list[str] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class JudgeConfig(StrictModel):
+    """Options every judge accepts; judges subclass this with their own."""
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="a label is flagged when its score >= threshold")
+    batch_size: int = Field(64, gt=0)
+
+
+class Judge(ABC):
+    """Base class for judges. Subclasses are registered with :func:`lam3.judges.registry.register`."""
+
+    name: ClassVar[str] = ""
+    metric: ClassVar[Metric]
+    version: ClassVar[str] = "1"
+    offline: ClassVar[bool] = True
+    """True when the judge runs with no network and no download (its weights ship in a package)."""
+    remote: ClassVar[bool] = False
+    """True for judges behind a web API (rate limited, need a key)."""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[JudgeConfig]] = JudgeConfig
+    batches_internally: ClassVar[bool] = False
+    """True when ``score`` splits its input into ``batch_size`` chunks itself (e.g. after sorting texts by
+    length to minimise padding): the score stage then hands it the whole write batch at once."""
+    label_maps: ClassVar[dict[str, dict[str, str]]] = {}
+    """metric → {own label → canonical category} (tables live in :mod:`lam3.taxonomy`)."""
+
+    def __init__(self, config: JudgeConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @property
+    @abstractmethod
+    def labels(self) -> list[str]:
+        """The labels this judge scores, under its current config."""
+
+    @abstractmethod
+    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        """Judge a batch; return exactly one Judgement per input, in input order."""
+
+    def load(self) -> object:
+        """Load weights / open sessions now, so a bad model path fails before any record is written."""
+        return None
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(usable here, why not): checks optional dependencies without loading any model."""
+        return True, ""
+
+    def close(self) -> None:
+        """Release models, sessions, threads."""
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def judgement(self, scores: dict[str, float], *, latency_ms: float | None = None,
+                  details: dict[str, Any] | None = None, threshold: float | None = None) -> Judgement:
+        """A successful judgement; labels at or above the threshold are flagged."""
+        t = self.config.threshold if threshold is None else threshold
+        clean = {k: min(1.0, max(0.0, float(v))) for k, v in scores.items()}
+        return Judgement(judge=self.name, version=self.version, metric=self.metric, scores=clean,
+                         flagged=[k for k, v in clean.items() if v >= t], latency_ms=latency_ms,
+                         details=details or {})
+
+    def failure(self, error: str, *, latency_ms: float | None = None) -> Judgement:
+        """A per-record error: recorded, retried on request, never a silent 0."""
+        return Judgement.failed(self.name, self.version, self.metric, error, latency_ms=latency_ms)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...; sw.ms`` — latency in milliseconds."""
+
+    def __enter__(self) -> Stopwatch:
+        self._t0 = time.perf_counter()
+        self.ms = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ms = (time.perf_counter() - self._t0) * 1000.0

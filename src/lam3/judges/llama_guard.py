@@ -1,0 +1,411 @@
+"""Policy-risk judges that run locally on transformers: Llama Guard 2/3/3-Vision.
+
+The zero-shot NLI judge and the generic safety classifier live in
+:mod:`lam3.judges.zero_shot`; importing this module registers all of them.
+
+Llama Guard judges the *response* (role ``Agent``) in the context of the user's
+prompt. Its score is P(unsafe), read from the next-token distribution right
+after the prompt, in one left-padded batched forward pass: the model card's own
+way to get a classifier score, and one pass instead of a decoding loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from lam3.errors import UserError
+from lam3.judges.base import Judge, JudgeConfig, ScoreInput, Stopwatch
+from lam3.judges.hf_options import (
+    HFModelOptions,
+    describe_load,
+    input_device,
+    load_pretrained,
+    load_tokenizer,
+    transformers_available,
+)
+from lam3.judges.llama_guard_prompt import (
+    LLAMA_GUARD_2,
+    LLAMA_GUARD_3,
+    LLAMA_GUARD_3_VISION,
+    GuardAnswer,
+    GuardVariant,
+    MalformedOutput,
+    parse_answer,
+)
+from lam3.judges.registry import register
+from lam3.records import Judgement
+
+
+class LlamaGuardConfig(HFModelOptions, JudgeConfig):
+    """Options of the Llama Guard judges (``model`` defaults to the variant's checkpoint)."""
+
+    model: str = ""
+    batch_size: int = Field(8, gt=0, description="records per forward pass")
+    mode: Literal["logits", "generate"] = Field(
+        "logits", description="logits: P(unsafe) from one forward pass; generate: parse the generated text")
+    categories: bool = Field(True, description="logits mode: also ask unsafe records for their categories")
+    category_max_new_tokens: int = Field(16, gt=0, description="budget for the category line of unsafe records")
+    max_new_tokens: int = Field(24, gt=0, description="generate mode: budget for the whole answer")
+    prompt_format: Literal["auto", "chat_template", "builtin"] = Field(
+        "auto", description="auto: the checkpoint's chat template when it has one, else the built-in text")
+    image_root: str | None = Field(None, description="vision variant: directory relative image paths start from")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LlamaGuardConfig:
+        if self.mode == "generate":
+            clash = [k for k in ("threshold", "categories", "category_max_new_tokens") if k in self.model_fields_set]
+            if clash:
+                raise ValueError(f"{', '.join(clash)} only applies to mode: logits (in generate mode the text decides)")
+        elif "max_new_tokens" in self.model_fields_set:
+            raise ValueError("max_new_tokens only applies to mode: generate (use category_max_new_tokens)")
+        return self
+
+
+@register("llama_guard")
+class LlamaGuard(Judge):
+    """Llama Guard 2 (S1–S11) on transformers; the variants below reuse everything but the tables."""
+
+    metric = "policy_risk"
+    version = "1"
+    offline = False  # needs the checkpoint's weights (a local path works on an offline server)
+    description = "Llama Guard 2 8B: P(unsafe) of the response given the prompt, plus violated categories"
+    Config = LlamaGuardConfig
+    VARIANT: ClassVar[GuardVariant] = LLAMA_GUARD_2
+    AUTO_MODEL: ClassVar[str] = "AutoModelForCausalLM"
+    AUTO_TOKENIZER: ClassVar[str] = "AutoTokenizer"
+    label_maps = {"policy_risk": dict(LLAMA_GUARD_2.to_policy)}
+    batches_internally = True  # sorts each write batch by prompt length before cutting forward batches
+
+    config: LlamaGuardConfig
+
+    def __init__(self, config: LlamaGuardConfig | None = None) -> None:
+        """Loads the checkpoint now (a missing model or extra fails before any record is read).
+
+        Without a config (``lam3 judges`` listing labels) nothing is loaded until the first score.
+        """
+        super().__init__(config)
+        if not self.config.model:
+            self.config = self.config.model_copy(update={"model": self.VARIANT.default_model})
+        if self.config.image_root is not None and not self.VARIANT.multimodal:
+            raise UserError("image_root only applies to the vision variant (llama_guard_3_vision)",
+                            field="image_root")
+        self.model: Any = None
+        if config is not None:
+            self._load()
+
+    def _load(self) -> None:
+        self.model, self.load_kwargs = load_pretrained(self.AUTO_MODEL, self.config)
+        self.processor = load_tokenizer(self.config, self.AUTO_TOKENIZER)
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:  # Llama 3 tokenizers ship without one; masked anyway
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.safe_id, self.unsafe_id = self._verdict_ids()
+        self.use_template = self._use_chat_template()
+        self.loaded = describe_load(self.config, self.load_kwargs, self.model)
+
+    # -- set-up ------------------------------------------------------------------------------
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        return transformers_available()
+
+    @property
+    def labels(self) -> list[str]:
+        return ["unsafe", *self.VARIANT.categories]
+
+    def _verdict_ids(self) -> tuple[int, int]:
+        """First token of 'safe' and of 'unsafe' (one token each in the Llama 3 tokenizer)."""
+        ids = []
+        for word in ("safe", "unsafe"):
+            toks = self.tokenizer.encode(word, add_special_tokens=False)
+            if not toks:
+                raise UserError(f"tokenizer of {self.config.model!r} cannot encode {word!r}", field="model")
+            ids.append(toks[0])
+        if ids[0] == ids[1]:
+            raise UserError(f"'safe' and 'unsafe' start with the same token in {self.config.model!r}; "
+                            "P(unsafe) cannot be read from one token", field="model")
+        return ids[0], ids[1]
+
+    def _use_chat_template(self) -> bool:
+        has = bool(getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None))
+        if self.config.prompt_format == "chat_template" and not has:
+            raise UserError(f"{self.config.model!r} has no chat template; use prompt_format: auto or builtin",
+                            field="prompt_format")
+        return has and self.config.prompt_format != "builtin"
+
+    # -- prompts -----------------------------------------------------------------------------
+    def build_prompt(self, prompt: str, response: str, *, image: bool = False) -> str:
+        """The exact text the guard reads, up to (not including) its answer."""
+        if self.use_template:
+            owner = self.processor if getattr(self.processor, "chat_template", None) else self.tokenizer
+            return owner.apply_chat_template(self.VARIANT.messages(prompt, response, image=image), tokenize=False)
+        return self.VARIANT.build(prompt, response, image=image)
+
+    def _check(self, item: ScoreInput) -> str | None:
+        """Why this record cannot be judged (None when it can)."""
+        if not item.text or not item.text.strip():
+            return "empty response: nothing for the guard to judge"
+        if item.prompt is None or not str(item.prompt).strip():
+            return ("no prompt: Llama Guard judges the response in the context of the user's prompt "
+                    "(set prompt_field in the score config)")
+        if len(item.images) > 1 and self.VARIANT.multimodal:
+            return f"{len(item.images)} images: Llama Guard 3 Vision takes at most one image per record"
+        return None
+
+    def _image(self, item: ScoreInput) -> Any:
+        from PIL import Image
+
+        path = Path(item.images[0])
+        if not path.is_absolute() and self.config.image_root:
+            path = Path(self.config.image_root) / path
+        try:
+            with Image.open(path) as img:
+                return img.convert("RGB")
+        except OSError as exc:
+            raise _RecordError(f"cannot read image {str(path)!r}: {exc}") from None
+
+    # -- model calls -------------------------------------------------------------------------
+    def _encode(self, texts: list[str], images: list[Any] | None) -> dict[str, Any]:
+        if images:
+            enc = self.processor(text=texts, images=[[im] for im in images], return_tensors="pt", padding=True,
+                                 add_special_tokens=False)
+        else:
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        device = input_device(self.model)
+        return {k: v.to(device) for k, v in enc.items()}
+
+    def _forward_last(self, enc: dict[str, Any], keep_cache: bool = False) -> tuple[Any, Any]:
+        """Next-token log-probabilities after each (left-padded) prompt: one forward pass.
+
+        Returns (log-probs, KV cache or None); the cache lets the category step continue
+        the unsafe records without reading their prompts a second time.
+        """
+        import torch
+
+        mask = enc["attention_mask"]
+        position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = self.model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=keep_cache)
+        cache = (getattr(out, "cache", None) or getattr(out, "past_key_values", None)) if keep_cache else None
+        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1), cache
+
+    def _cache_kwarg(self) -> str:
+        """transformers renamed ``past_key_values`` to ``cache`` in the 5.x series; use what this one takes."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    def _eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        found = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+        if self.tokenizer.eos_token_id is not None:
+            found.add(self.tokenizer.eos_token_id)
+        return found
+
+    def _continue_greedy(self, cache: Any, mask: Any, rows: list[int], prefix: list[int], max_new_tokens: int) -> list[str]:
+        """Greedy decoding for ``rows`` of a cached batch, after feeding ``prefix`` token ids."""
+        import torch
+
+        device = mask.device
+        index = torch.tensor(rows, device=device)
+        cache.batch_select_indices(index)
+        mask = mask[index]
+        tokens = torch.tensor([prefix] * len(rows), device=device)
+        position = mask.long().sum(-1, keepdim=True) + torch.arange(len(prefix), device=device)
+        eos = torch.tensor(sorted(self._eos_ids()), device=device)
+        done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        generated: list[Any] = []
+        cache_kw = self._cache_kwarg()
+        with torch.inference_mode():
+            for _ in range(max_new_tokens):
+                mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
+                out = self.model(input_ids=tokens, attention_mask=mask, position_ids=position, use_cache=True,
+                                 logits_to_keep=1, **{cache_kw: cache})
+                nxt = out.logits[:, -1, :].argmax(-1)
+                nxt = torch.where(done, torch.tensor(self.tokenizer.pad_token_id, device=device), nxt)
+                generated.append(nxt)
+                done |= torch.isin(nxt, eos)
+                if bool(done.all()):
+                    break
+                tokens, position = nxt[:, None], position[:, -1:] + 1
+        seqs = torch.stack(generated, dim=-1).tolist() if generated else [[] for _ in rows]
+        texts = []
+        for seq in seqs:
+            cut = next((k for k, t in enumerate(seq) if t in self._eos_ids()), len(seq))
+            texts.append(self.tokenizer.decode(seq[:cut], skip_special_tokens=True))
+        return texts
+
+    def _generate(self, enc: dict[str, Any], max_new_tokens: int) -> tuple[list[str], Any]:
+        """Greedy answers (decoded text) and the first step's raw logits."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
+                                      output_logits=True)
+        new = out.sequences[:, enc["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return texts, torch.log_softmax(out.logits[0].float(), dim=-1)
+
+    def _p_unsafe(self, logprobs: Any) -> tuple[list[float], list[float]]:
+        """P(unsafe) renormalised over {safe, unsafe}, and the raw mass of the two (a prompt-format check)."""
+        import torch
+
+        pair = logprobs[:, [self.safe_id, self.unsafe_id]]
+        p = torch.softmax(pair, dim=-1)[:, 1]
+        mass = pair.exp().sum(-1)
+        return p.tolist(), mass.tolist()
+
+    # -- scoring -----------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """Load now (the score stage calls this before reading records); returns what was loaded."""
+        if self.model is None:
+            self._load()
+        return self.loaded
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        """Judge a whole write batch: records sorted by prompt length, then ``batch_size`` per forward pass."""
+        self.load()
+        results: list[Judgement | None] = [None] * len(batch)
+        rows: list[tuple[int, str, Any, int]] = []
+        for i, item in enumerate(batch):
+            problem = self._check(item)
+            if problem:
+                results[i] = self.failure(problem)
+                continue
+            try:
+                image = self._image(item) if (self.VARIANT.multimodal and item.images) else None
+                text = self.build_prompt(str(item.prompt), item.text, image=image is not None)
+            except _RecordError as exc:
+                results[i] = self.failure(str(exc))
+                continue
+            text += self.VARIANT.answer_prefix
+            n_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if n_tokens > self.config.max_length:
+                results[i] = self.failure(f"prompt is {n_tokens} tokens, over max_length {self.config.max_length}")
+                continue
+            rows.append((i, text, image, n_tokens))
+        size = self.config.batch_size
+        for with_images in (False, True):  # the processor is called differently with and without images
+            group = sorted((r for r in rows if (r[2] is not None) == with_images), key=lambda r: r[3])
+            for start in range(0, len(group), size):
+                chunk = [(i, text, image) for i, text, image, _ in group[start:start + size]]
+                for i, judgement in self._judge_rows(chunk, with_images):
+                    results[i] = judgement
+        return [r for r in results if r is not None]
+
+    def _judge_rows(self, rows: list[tuple[int, str, Any]], with_images: bool) -> list[tuple[int, Judgement]]:
+        texts = [t for _, t, _ in rows]
+        images = [im for _, _, im in rows] if with_images else None
+        with Stopwatch() as sw:
+            enc = self._encode(texts, images)
+            if self.config.mode == "generate":
+                outputs, logprobs = self._generate(enc, self.config.max_new_tokens)
+                probs, mass = self._p_unsafe(logprobs)
+                answers: list[GuardAnswer | str] = []
+                for text in outputs:
+                    try:
+                        answers.append(parse_answer(text, self.VARIANT.categories))
+                    except MalformedOutput as exc:
+                        answers.append(str(exc))
+                raw = outputs
+            else:
+                reuse = self.config.categories and not with_images
+                logprobs, cache = self._forward_last(enc, keep_cache=reuse)
+                probs, mass = self._p_unsafe(logprobs)
+                answers, raw = self._categories_for(rows, probs, images, enc, cache)
+        per = sw.ms / len(rows)
+        out = []
+        for (i, _, _), p, m, answer, text in zip(rows, probs, mass, answers, raw):
+            if isinstance(answer, str):
+                out.append((i, self.failure(answer, latency_ms=per)))
+                continue
+            out.append((i, self._judgement(p, m, answer, text, per)))
+        return out
+
+    def _categories_for(self, rows: list[tuple[int, str, Any]], probs: list[float], images: list[Any] | None,
+                        enc: dict[str, Any], cache: Any) -> tuple[list[GuardAnswer | str], list[str | None]]:
+        """Categories for the records judged unsafe, by a short greedy generation after 'unsafe\\n'.
+
+        Why generation and not category-token probabilities: Llama Guard lists *several*
+        categories ("S1,S10"), and codes such as "S10" are not one token in every
+        tokenizer, so the probability of a single next token cannot express a
+        multi-label answer; the generated line is exactly what the model was trained to
+        write. The cost is paid only by the unsafe minority, with a budget of a few
+        tokens, and (text variants) continues from the verdict pass's KV cache, so no
+        prompt is read twice.
+        """
+        answers: list[GuardAnswer | str] = [GuardAnswer("unsafe" if p >= self.config.threshold else "safe", [], [])
+                                            for p in probs]
+        raw: list[str | None] = [None] * len(rows)
+        unsafe = [k for k, a in enumerate(answers) if isinstance(a, GuardAnswer) and a.verdict == "unsafe"]
+        if not unsafe or not self.config.categories:
+            return answers, raw
+        if cache is not None:
+            prefix = self.tokenizer.encode("unsafe", add_special_tokens=False) + self.tokenizer.encode(
+                "\n", add_special_tokens=False)
+            lines = self._continue_greedy(cache, enc["attention_mask"], unsafe, prefix,
+                                          self.config.category_max_new_tokens)
+        else:
+            texts = [rows[k][1] + "unsafe\n" for k in unsafe]
+            again = self._encode(texts, [images[k] for k in unsafe] if images else None)
+            lines, _ = self._generate(again, self.config.category_max_new_tokens)
+        for k, line in zip(unsafe, lines):
+            parsed = parse_answer("unsafe\n" + line, self.VARIANT.categories)
+            answers[k] = parsed
+            raw[k] = "unsafe\n" + line
+        return answers, raw
+
+    def _judgement(self, p: float, mass: float, answer: GuardAnswer, raw: str | None, latency_ms: float) -> Judgement:
+        scores = {"unsafe": p}
+        if answer.verdict == "unsafe":
+            scores.update({code: (p if code in answer.categories else 0.0) for code in self.VARIANT.categories})
+        details: dict[str, Any] = {
+            "verdict": answer.verdict, "categories": answer.categories,
+            "category_names": [self.VARIANT.categories[c] for c in answer.categories],
+            "p_unsafe": p, "verdict_token_mass": round(mass, 6), "mode": self.config.mode,
+            "prompt_format": "chat_template" if self.use_template else "builtin",
+            "variant": self.VARIANT.key, "model": self.config.model, "revision": self.config.revision}
+        if answer.unparsed:
+            details["unparsed"] = answer.unparsed
+        if raw is not None:
+            details["raw_output"] = raw
+        judgement = self.judgement(scores, latency_ms=latency_ms, details=details)
+        if self.config.mode == "generate":  # the generated text decides, not a threshold
+            flagged = ["unsafe", *answer.categories] if answer.verdict == "unsafe" else []
+            judgement = judgement.model_copy(update={"flagged": flagged})
+        return judgement
+
+    def close(self) -> None:
+        self.model = None
+        import gc
+
+        gc.collect()
+
+
+class _RecordError(Exception):
+    """A problem with one record (unreadable image, ...): becomes that record's error."""
+
+
+@register("llama_guard_3")
+class LlamaGuard3(LlamaGuard):
+    """Llama Guard 3 8B (S1–S14)."""
+
+    description = "Llama Guard 3 8B: P(unsafe) of the response given the prompt, plus violated categories (S1–S14)"
+    VARIANT = LLAMA_GUARD_3
+    label_maps = {"policy_risk": dict(LLAMA_GUARD_3.to_policy)}
+
+
+@register("llama_guard_3_vision")
+class LlamaGuard3Vision(LlamaGuard):
+    """Llama Guard 3 11B Vision (S1–S13): also sees the record's image (at most one)."""
+
+    description = "Llama Guard 3 11B Vision: judges the response given the prompt and its image (S1–S13)"
+    VARIANT = LLAMA_GUARD_3_VISION
+    AUTO_MODEL = "AutoModelForImageTextToText"
+    AUTO_TOKENIZER = "AutoProcessor"
+    label_maps = {"policy_risk": dict(LLAMA_GUARD_3_VISION.to_policy)}

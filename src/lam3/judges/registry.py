@@ -1,0 +1,105 @@
+"""One registry: judge name (as written in YAML) → judge class.
+
+Built-in judges register themselves with :func:`register` when their module
+is imported; modules are imported lazily on first lookup so ``lam3 --help``
+never loads torch. Third-party judges plug in through the ``lam3.judges``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from lam3.config import dotted, line_of, validation_error
+from lam3.errors import ConfigError, UserError
+from lam3.judges.base import Judge
+
+P = TypeVar("P", bound=type[Judge])
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "lam3.judges.profanity",
+    "lam3.judges.keyword_risk",
+    "lam3.judges.refusal",
+    "lam3.judges.hf_classifier",
+    "lam3.judges.perspective",
+    "lam3.judges.llama_guard",
+    "lam3.judges.zero_shot",
+)
+
+_REGISTRY: dict[str, type[Judge]] = {}
+_loaded = False
+
+
+def register(name: str) -> Callable[[P], P]:
+    """Class decorator: make a judge available under ``name``."""
+
+    def deco(cls: P) -> P:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise RuntimeError(f"judge name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for ep in entry_points(group="lam3.judges"):
+        register(ep.name)(ep.load())
+
+
+def all_judges() -> dict[str, type[Judge]]:
+    """All registered judges, by name."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> type[Judge]:
+    """The class registered under ``name``; an unknown name is a UserError that suggests the closest."""
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(_REGISTRY))})"
+        raise UserError(f"unknown judge {name!r}{hint}") from None
+
+
+def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.Node | None = None,
+          loc: tuple[Any, ...] = ()) -> Judge:
+    """Instantiate a judge from one YAML entry ``{judge: NAME, key: ..., **options}``.
+
+    ``loc`` is where the entry sits in its file (e.g. ``("judges", 0)``) so errors name it.
+    """
+    options = {k: v for k, v in spec.items() if k not in ("judge", "key")}
+    where = {"path": path, "line": line_of(node, loc + ("judge",)), "field": dotted(loc + ("judge",))}
+    try:
+        cls = get(spec["judge"])
+    except UserError as exc:
+        raise ConfigError(str(exc), **where) from None
+    ok, why = cls.availability()
+    if not ok:
+        raise ConfigError(f"judge {cls.name!r} is not usable here: {why}", **where)
+    try:
+        config = cls.Config.model_validate(options)
+    except ValidationError as exc:
+        raise validation_error(exc, path, node, prefix=loc) from None
+    try:
+        return cls(config)
+    except UserError as exc:  # e.g. a missing API key: say which config entry needs it
+        if exc.path is not None or path is None:
+            raise
+        raise ConfigError(str(exc), **where) from None
