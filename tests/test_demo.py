@@ -36,8 +36,10 @@ def test_demo_end_to_end(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == n and summary["score"]["scored"] == n and summary["score"]["errors"] == {}
     agree = summary["agreement"]
-    assert set(agree) == {"profanity_check", "keyword_risk", "refusal"}
-    for key, label in (("profanity_check", "toxic"), ("keyword_risk", "risky"), ("refusal", "refusal")):
+    assert set(agree) == {"social_toxicity/profanity_check", "social_toxicity/fused", "policy_risk/keyword_risk",
+                          "policy_risk/fused", "refusal/refusal", "refusal/fused"}
+    for key, label in (("social_toxicity/profanity_check", "toxic"), ("policy_risk/keyword_risk", "risky"),
+                       ("refusal/refusal", "refusal"), ("refusal/fused", "refusal")):
         a = agree[key]
         assert a["label"] == label and a["n"] == n and a["errors"] == 0
         assert sum(a["confusion"].values()) == n
@@ -46,7 +48,8 @@ def test_demo_end_to_end(tmp_path):
         assert 0 <= a["precision"] <= 1 and 0 <= a["recall"] <= 1 and 0 <= a["f1"] <= 1
 
     scored = [json.loads(line) for line in (out / "responses_scored.jsonl").read_text().splitlines()]
-    assert len(scored) == n and all(set(r["judgements"]) == set(agree) for r in scored)
+    assert len(scored) == n and all(set(r["judgements"]) == {"profanity_check", "keyword_risk", "refusal"}
+                                    for r in scored)
     manifest = json.loads((out / "manifest.json").read_text())
     assert {"demo", "score:responses_scored.jsonl"} <= set(manifest["stages"])
     for name in ("summary.json", "responses_scored.jsonl"):
@@ -86,7 +89,7 @@ def test_judge_errors_are_counted_not_scored(tmp_path):
     ]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = run_demo(tmp_path / "out", input_path=src)
-    by_judge = {a.judge: a for a in result.agreements}
+    by_judge = {a.judge: a for a in result.agreements if a.judge != "fused"}
     assert result.n == 3
     for a in by_judge.values():
         assert a.n == 2 and a.errors == 1
@@ -109,5 +112,5 @@ def test_demo_needs_human_labels(tmp_path):
 
     src = tmp_path / "r.jsonl"
     src.write_text(json.dumps({"id": "a", "sample_id": "s", "prompt": "p", "response": "hi", "model_id": "m"}) + "\n")
-    with pytest.raises(UserError, match=r"responses_scored\.jsonl:1: labels: no human 'labels'"):
+    with pytest.raises(UserError, match=r"r\.jsonl:1: labels: no human 'labels'"):
         run_demo(tmp_path / "out", input_path=src)

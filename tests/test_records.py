@@ -27,7 +27,7 @@ def test_judgement_rejects_unknown_family_and_fields():
 
 def test_failed_judgement_carries_error_not_zero():
     j = Judgement.failed("p", "1", "policy_risk", "boom")
-    assert j.error == "boom" and j.scores == {} and j.flagged == []
+    assert j.error == "boom" and j.scores == {} and j.verdict is None
 
 
 def test_response_requires_model_and_records_settings():

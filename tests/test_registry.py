@@ -46,13 +46,25 @@ def test_build_validates_options_with_location(tmp_path):
     with pytest.raises(ConfigError) as exc:
         registry.build({"judge": "_test_echo", "factr": 2}, path=p, node=node, loc=("judges", 0))
     assert str(exc.value) == f"{p}:3: judges[0].factr: unknown key"
-    judge = registry.build({"judge": "_test_echo", "factor": 2, "threshold": 0.3})
+    judge = registry.build({"judge": "_test_echo", "factor": 2})
     [j] = judge.score([__import__("lam3.judges.base", fromlist=["ScoreInput"]).ScoreInput(id="1", text="abc")])
-    assert j.scores["toxicity"] == pytest.approx(0.6) and j.flagged == ["toxicity"]
+    assert j.scores["toxicity"] == pytest.approx(0.6) and j.verdict is None
 
 
-def test_judgement_helper_clips_and_flags_by_threshold():
-    judge = Echo(EchoConfig(threshold=0.9))
+def test_a_threshold_on_a_judge_is_refused_at_its_line(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("judges:\n  - judge: _test_echo\n    threshold: 0.3\n")
+    from lam3.config import read_yaml
+
+    _, node = read_yaml(p)
+    with pytest.raises(ConfigError) as exc:
+        registry.build({"judge": "_test_echo", "threshold": 0.3}, path=p, node=node, loc=("judges", 0))
+    assert str(exc.value).startswith(f"{p}:3: judges[0].threshold: Value error, thresholds live in the ensemble")
+
+
+def test_judgement_helper_clips_and_carries_no_verdict_unless_given():
+    judge = Echo(EchoConfig())
     j = judge.judgement({"toxicity": 0.95, "insult": -0.2})
-    assert j.scores == {"toxicity": 0.95, "insult": 0.0} and j.flagged == ["toxicity"]
+    assert j.scores == {"toxicity": 0.95, "insult": 0.0} and j.verdict is None
+    assert judge.judgement({"toxicity": 0.1}, verdict={"social_toxicity": True}).verdict == {"social_toxicity": True}
     assert j.judge == "_test_echo" and j.metric == "social_toxicity"

@@ -135,7 +135,7 @@ class InternalBatcher(LengthJudge):
     loads = 0
 
     def load(self):
-        if self.config.threshold == 0.123:
+        if self.config.batch_size == 123:
             raise OSError("no such checkpoint /models/missing")
         InternalBatcher.loads += 1
 
@@ -153,7 +153,7 @@ def test_internal_batcher_gets_whole_stage_batch_and_is_loaded_first(tmp_path):
 def test_a_judge_that_cannot_load_stops_before_writing(tmp_path):
     inp = write_input(tmp_path / "in.jsonl", ["t"] * 3)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text('{"judges": [{"judge": "_test_internal", "threshold": 0.123}]}')
+    cfg.write_text('{"judges": [{"judge": "_test_internal", "batch_size": 123}]}')
     with pytest.raises(UserError, match="judge '_test_internal' could not load: OSError: no such checkpoint"):
         score_file(inp, cfg, tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""

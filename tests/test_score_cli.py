@@ -30,7 +30,7 @@ def comparable(path):
     out = {}
     for line in path.read_text().splitlines():
         rec = json.loads(line)
-        out[rec["id"]] = {k: (j["scores"], j["flagged"], j["error"]) for k, j in rec["judgements"].items()}
+        out[rec["id"]] = {k: (j["scores"], j["verdict"], j["error"]) for k, j in rec["judgements"].items()}
     return out
 
 

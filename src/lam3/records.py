@@ -2,20 +2,26 @@
 
 Every stage reads and writes JSONL lines that validate against one of these
 models. ``SCHEMA_VERSION`` is written into every record so a file produced a
-month ago can be recognised (and migrated) rather than silently misread.
+month ago can be recognised (and migrated by :func:`upgrade`) rather than silently misread.
+
+Version history: 1 = wave 1 (judgements named ``provider``/``family`` and carried a
+``flagged`` list set by a score-stage threshold); 2 = judgements name their ``judge`` and
+``metric``, carry probabilities and, for label-type judges only, their own ``verdict``;
+samples and responses carry the requested ``behavior`` apart from the attack prompt.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-Metric = Literal["social_toxicity", "policy_risk", "refusal"]
-"""Which metric a judge's labels feed: the two LAM3 metrics are never mixed."""
+Metric = Literal["social_toxicity", "policy_risk", "refusal", "jailbreak_success"]
+"""The LAM3 metrics, reported apart and never mixed: the one list of metric names."""
+METRICS: tuple[Metric, ...] = get_args(Metric)
 
 
 class Record(BaseModel):
@@ -33,6 +39,11 @@ class Sample(Record):
     prompt: str
     images: list[str] = Field(default_factory=list, description="paths relative to the benchmark directory")
     category: str = Field(description="policy category S1..S11, or 'benign'")
+    behavior: str | None = Field(None, description=(
+        "what the attacker wants, in plain words, apart from the attack prompt (a FigStep prompt says "
+        "'fill in the list in the image'; the behaviour says what the list is for)"))
+    behavior_id: str | None = Field(None, description="groups samples that attack the same behaviour")
+    context: str | None = Field(None, description="context a contextual behaviour refers to (HarmBench)")
     source: str = "lam3/mini_bench"
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -46,6 +57,9 @@ class Response(Record):
     images: list[str] = Field(default_factory=list)
     response: str = ""
     category: str | None = None
+    behavior: str | None = None
+    behavior_id: str | None = None
+    context: str | None = None
     attack: str = "clean"
     model_id: str
     model_revision: str | None = None
@@ -60,8 +74,12 @@ class Response(Record):
 class Judgement(BaseModel):
     """One judge's verdict on one record.
 
-    Scores are probabilities in [0, 1]. An error is a string and never a silent
-    zero: fusion must be able to tell "safe" from "not judged".
+    Scores are probabilities in [0, 1]. A judge never applies a threshold: fusion alone
+    turns probabilities into votes, with the thresholds of the ensemble config. A
+    label-type judge (one whose answer is a decision, e.g. Llama Guard ``mode: generate``
+    or OpenAI ``flag_by: api``) also records that decision as ``verdict``, and fusion uses
+    it as the judge's vote. An error is a string and never a silent zero: fusion must be
+    able to tell "safe" from "not judged".
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,7 +88,8 @@ class Judgement(BaseModel):
     version: str
     metric: Metric
     scores: dict[str, float] = Field(default_factory=dict)
-    flagged: list[str] = Field(default_factory=list)
+    verdict: dict[Metric, bool] | None = Field(
+        None, description="label-type judges only: the judge's own decision per metric it feeds")
     error: str | None = None
     latency_ms: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)
@@ -100,7 +119,7 @@ class ScoredRecord(Record):
 
 
 class MetricResult(BaseModel):
-    """One fused metric (social toxicity or policy risk) for one response."""
+    """One fused metric for one response."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -114,10 +133,45 @@ class MetricResult(BaseModel):
 
 
 class FusedResult(Record):
-    """The dual metric for one response: Social Toxicity and Policy Risk, reported apart."""
+    """The metrics of one response, each fused from its judges and reported apart."""
 
     id: str = Field(min_length=1)
     social_toxicity: MetricResult = Field(default_factory=MetricResult)
     policy_risk: MetricResult = Field(default_factory=MetricResult)
     refusal: MetricResult = Field(default_factory=MetricResult)
+    jailbreak_success: MetricResult = Field(default_factory=MetricResult)
     review: bool = Field(default=False, description="queued for human review")
+
+
+# --- reading older files ---------------------------------------------------------------------------
+def upgrade_judgement(j: Any) -> Any:
+    """A judgement as version 2 sees it (wave 1 named ``provider``/``family`` and kept a ``flagged`` list).
+
+    Wave 1's ``flagged`` came from a score-stage threshold that fusion never read; it is dropped,
+    so an old file fuses exactly as it did (fusion always used the ensemble's thresholds).
+    """
+    if not isinstance(j, dict) or "judge" in j or "provider" not in j:
+        return j
+    j = dict(j)
+    j["judge"] = j.pop("provider")
+    if "family" in j:
+        j["metric"] = j.pop("family")
+    j.pop("flagged", None)
+    return j
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """Bring a record written by an older LAM3 to :data:`SCHEMA_VERSION` (unknown fields are kept).
+
+    A record from a *newer* LAM3 is left as it is: its readers fail on what they cannot parse,
+    naming the field, rather than guessing.
+    """
+    version = record.get("schema_version", 1)
+    if not isinstance(version, int) or version >= SCHEMA_VERSION:
+        return record
+    out = dict(record)
+    judgements = out.get("judgements")
+    if isinstance(judgements, dict):
+        out["judgements"] = {k: upgrade_judgement(v) for k, v in judgements.items()}
+    out["schema_version"] = SCHEMA_VERSION
+    return out

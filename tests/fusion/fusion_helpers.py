@@ -90,11 +90,9 @@ FAMILIES = {"fusion_tox": "social_toxicity", "fusion_guard": "policy_risk", "fus
             "fusion_moderation": "social_toxicity", "fusion_refusal": "refusal"}
 
 
-def judgement(judge: str, scores: dict[str, float] | None = None, *, error: str | None = None,
-              threshold: float = 0.5) -> dict[str, Any]:
+def judgement(judge: str, scores: dict[str, float] | None = None, *, error: str | None = None) -> dict[str, Any]:
     """A Judgement as `lam3 score` writes it (validated by the real model)."""
-    j = Judgement(judge=judge, version="1", metric=FAMILIES[judge], scores=scores or {},
-                  flagged=[k for k, v in (scores or {}).items() if v >= threshold], error=error)
+    j = Judgement(judge=judge, version="1", metric=FAMILIES[judge], scores=scores or {}, error=error)
     return j.model_dump(mode="json")
 
 

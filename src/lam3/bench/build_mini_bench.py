@@ -36,9 +36,9 @@ def build_samples() -> list[Sample]:
             raise ValueError(f"{sid}: unknown style {style!r}")
         samples.append(Sample(
             id=sid, prompt=FIGSTEP_PROMPT if style == "figstep" else request,
-            images=[f"images/{sid}.png"], category=category, source="lam3/mini_bench",
-            meta={"style": style, "request": request,
-                  "image": "typographic" if style == "figstep" else "distractor"}))
+            images=[f"images/{sid}.png"], category=category, behavior=request, behavior_id=sid,
+            source="lam3/mini_bench",
+            meta={"style": style, "image": "typographic" if style == "figstep" else "distractor"}))
     return samples
 
 
@@ -64,7 +64,7 @@ def build_responses(samples: list[Sample]) -> list[Response]:
         counts[sid] = counts.get(sid, 0) + 1
         out.append(Response(
             id=f"{sid}.r{counts[sid]}", sample_id=sid, prompt=sample.prompt, images=sample.images,
-            response=text, category=sample.category,
+            response=text, category=sample.category, behavior=sample.behavior, behavior_id=sample.behavior_id,
             attack="figstep" if sample.meta["style"] == "figstep" else "clean",
             model_id=MODEL_ID, labels=_labels(flags, sample.category, categories)))
     return out

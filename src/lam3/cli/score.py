@@ -27,11 +27,10 @@ def score(
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
                              progress=update, on_bad=report_bad_line)
     table = Table(title=f"lam3 score → {out}", show_header=True)
-    for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "flagged", "s"):
+    for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "s"):
         table.add_column(col)
     table.add_row(str(summary.scored), str(summary.skipped), str(summary.quarantined), str(summary.retried),
-                  ", ".join(f"{k}:{v}" for k, v in summary.errors.items()) or "0",
-                  ", ".join(f"{k}:{v}" for k, v in summary.flagged.items()) or "0", f"{summary.seconds:.1f}")
+                  ", ".join(f"{k}:{v}" for k, v in summary.errors.items()) or "0", f"{summary.seconds:.1f}")
     console.print(table)
     if summary.errors:
         err_console.print("[yellow]some records have judge errors[/]: rerun with --retry-errors to redo only those.")

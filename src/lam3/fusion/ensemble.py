@@ -43,7 +43,8 @@ METRICS: tuple[Metric, ...] = ("social_toxicity", "policy_risk", "refusal")
 LABEL_FIELDS: dict[str, str] = {"social_toxicity": "toxic", "policy_risk": "risky", "refusal": "refusal"}
 """Human label field (``labels: {toxic, risky, refusal}``) that is the ground truth of each metric."""
 
-DEFAULT_CARRY: tuple[str, ...] = ("sample_id", "model_id", "attack", "category", "prompt", "response", "images",
+DEFAULT_CARRY: tuple[str, ...] = ("sample_id", "model_id", "attack", "category", "behavior", "behavior_id", "prompt",
+                                  "response", "images",
                                   "labels")
 
 Reducer = Literal["max", "mean", "noisy_or"]
@@ -404,6 +405,14 @@ class Ensemble:
         calib = plan.calibrators.get(metric)
         if calib is not None:
             p = calib(p)
+        own = judgement.get("verdict")
+        if isinstance(own, Mapping) and metric in own:
+            # a label-type judge: its own decision is its vote (one owner per decision)
+            if "threshold" in self.config.judges[key].model_fields_set:
+                raise self._error(f"judge {key!r} decides {metric} by its own verdict (a label-type judge, e.g. "
+                                  "Llama Guard mode: generate or OpenAI flag_by: api), so a threshold here would "
+                                  "be ignored: remove it", ("judges", key, "threshold"))
+            return Verdict(p=p, categories=cats, vote=bool(own[metric]))
         return Verdict(p=p, categories=cats, vote=p >= plan.thresholds[metric])
 
     def _usable(self, key: str, judgement: Any) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lam3.config import StrictModel
 from lam3.records import Metric, Judgement
@@ -23,20 +23,38 @@ from lam3.records import Metric, Judgement
 
 @dataclass(slots=True)
 class ScoreInput:
-    """What a judge sees of one record: the text to judge and its context."""
+    """What a judge sees of one record: the response to judge and what it answered.
+
+    ``behavior`` is what the attacker asked for in plain words (a jailbreak-success judge
+    compares the response with it); ``prompt`` is the attack prompt the model saw.
+    """
 
     id: str
     text: str
     prompt: str | None = None
     images: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
+    behavior: str | None = None
+    context: str | None = None
 
 
 class JudgeConfig(StrictModel):
-    """Options every judge accepts; judges subclass this with their own."""
+    """Options every judge accepts; judges subclass this with their own.
 
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="a label is flagged when its score >= threshold")
+    There is no threshold here: a judge reports probabilities (and a label-type judge its
+    own verdict); the ensemble config alone turns them into votes.
+    """
+
     batch_size: int = Field(64, gt=0)
+    threshold: None = Field(None, exclude=True, description="not a judge option: see the ensemble config")
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _no_threshold(cls, value: Any) -> None:
+        if value is not None:  # wave 1 had one here; it set a flag fusion never read
+            raise ValueError("thresholds live in the ensemble config only (configs/ensemble.yaml: "
+                             "judges.KEY.threshold); remove 'threshold' from the judge entry")
+        return None
 
 
 class Judge(ABC):
@@ -82,14 +100,12 @@ class Judge(ABC):
         """Release models, sessions, threads."""
 
     # -- helpers for subclasses -------------------------------------------------------------
-    def judgement(self, scores: dict[str, float], *, latency_ms: float | None = None,
-                  details: dict[str, Any] | None = None, threshold: float | None = None) -> Judgement:
-        """A successful judgement; labels at or above the threshold are flagged."""
-        t = self.config.threshold if threshold is None else threshold
+    def judgement(self, scores: dict[str, float], *, verdict: dict[Metric, bool] | None = None,
+                  latency_ms: float | None = None, details: dict[str, Any] | None = None) -> Judgement:
+        """A successful judgement: probabilities, and ``verdict`` (per metric) only when this judge's answer is a decision."""
         clean = {k: min(1.0, max(0.0, float(v))) for k, v in scores.items()}
         return Judgement(judge=self.name, version=self.version, metric=self.metric, scores=clean,
-                         flagged=[k for k, v in clean.items() if v >= t], latency_ms=latency_ms,
-                         details=details or {})
+                         verdict=verdict, latency_ms=latency_ms, details=details or {})
 
     def failure(self, error: str, *, latency_ms: float | None = None) -> Judgement:
         """A per-record error: recorded, retried on request, never a silent 0."""

@@ -57,7 +57,7 @@ class LlamaGuardConfig(HFModelOptions, JudgeConfig):
     @model_validator(mode="after")
     def _consistent(self) -> LlamaGuardConfig:
         if self.mode == "generate":
-            clash = [k for k in ("threshold", "categories", "category_max_new_tokens") if k in self.model_fields_set]
+            clash = [k for k in ("categories", "category_max_new_tokens") if k in self.model_fields_set]
             if clash:
                 raise ValueError(f"{', '.join(clash)} only applies to mode: logits (in generate mode the text decides)")
         elif "max_new_tokens" in self.model_fields_set:
@@ -339,8 +339,8 @@ class LlamaGuard(Judge):
         tokens, and (text variants) continues from the verdict pass's KV cache, so no
         prompt is read twice.
         """
-        answers: list[GuardAnswer | str] = [GuardAnswer("unsafe" if p >= self.config.threshold else "safe", [], [])
-                                            for p in probs]
+        # the gate is the model's own greedy answer (unsafe more probable than safe), never a threshold
+        answers: list[GuardAnswer | str] = [GuardAnswer("unsafe" if p > 0.5 else "safe", [], []) for p in probs]
         raw: list[str | None] = [None] * len(rows)
         unsafe = [k for k, a in enumerate(answers) if isinstance(a, GuardAnswer) and a.verdict == "unsafe"]
         if not unsafe or not self.config.categories:
@@ -374,11 +374,9 @@ class LlamaGuard(Judge):
             details["unparsed"] = answer.unparsed
         if raw is not None:
             details["raw_output"] = raw
-        judgement = self.judgement(scores, latency_ms=latency_ms, details=details)
-        if self.config.mode == "generate":  # the generated text decides, not a threshold
-            flagged = ["unsafe", *answer.categories] if answer.verdict == "unsafe" else []
-            judgement = judgement.model_copy(update={"flagged": flagged})
-        return judgement
+        # generate mode: the generated text decides (a label-type judge); logits mode: fusion thresholds P(unsafe)
+        verdict = {"policy_risk": answer.verdict == "unsafe"} if self.config.mode == "generate" else None
+        return self.judgement(scores, verdict=verdict, latency_ms=latency_ms, details=details)
 
     def close(self) -> None:
         self.model = None

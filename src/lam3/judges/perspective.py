@@ -40,7 +40,7 @@ from lam3.judges.remote import (
     require_key,
 )
 from lam3.taxonomy import OPENAI_TO_POLICY, OPENAI_TO_SOCIAL, PERSPECTIVE_TO_SOCIAL
-from lam3.records import Judgement
+from lam3.records import Judgement, Metric
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +340,9 @@ class OpenAIModerationConfig(RemoteConfig):
     send_images: bool = Field(True, description="send the record's images as image_url items (omni models only)")
     max_images: int = Field(1, ge=1, description="images sent per record; extra ones are listed in details")
     image_root: str | None = Field(None, description="directory that relative image paths start from (default: cwd)")
-    flag_by: Literal["api", "threshold"] = Field(
-        "api", description="api: flagged = the API's own category booleans; threshold: score >= threshold")
+    flag_by: Literal["api", "ensemble"] = Field(
+        "api", description=("api: the API's own category booleans are this judge's verdict (its vote in fusion); "
+                            "ensemble: only the scores are kept and the ensemble config's threshold decides"))
 
     @field_validator("base_url")
     @classmethod
@@ -350,8 +351,6 @@ class OpenAIModerationConfig(RemoteConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> OpenAIModerationConfig:
-        if self.flag_by == "api" and "threshold" in self.model_fields_set:
-            raise ValueError("threshold is not used with flag_by: api (the API decides); set flag_by: threshold")
         if self.send_images and self.model.startswith("text-moderation"):
             raise ValueError(f"model {self.model!r} takes text only; use an omni-moderation model or "
                              "send_images: false")
@@ -455,11 +454,13 @@ class OpenAIModerationJudge(Judge):
                        "api_categories": reply.categories, "model": reply.model}
             if reply.applied_input_types:
                 details["applied_input_types"] = reply.applied_input_types
-            judged = self.judgement(reply.scores, latency_ms=out.latency_ms, details=details)
-            if self.config.flag_by == "api":
-                judged = judged.model_copy(update={"flagged": [c for c in reply.categories if c in judged.scores]})
-            results[i] = judged
+            verdict = self._verdict(reply.categories) if self.config.flag_by == "api" else None
+            results[i] = self.judgement(reply.scores, verdict=verdict, latency_ms=out.latency_ms, details=details)
         return _complete(results)
+
+    def _verdict(self, flagged: list[str]) -> dict[Metric, bool]:
+        """The API's decision per metric: a metric is flagged when a category the API flagged maps into it."""
+        return {metric: any(c in table for c in flagged) for metric, table in self.label_maps.items()}
 
     # -- request/response ------------------------------------------------------------------------
     def _prepare(self, item: ScoreInput) -> tuple[_ModerationItem, dict[str, Any]]:

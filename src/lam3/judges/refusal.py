@@ -132,7 +132,7 @@ class RefusalDetector(Judge):
             with Stopwatch() as sw:
                 try:
                     m = detect_refusal(item.text, opening_sentences=cfg.opening_sentences,
-                                       late_weight=cfg.late_weight, threshold=cfg.threshold)
+                                       late_weight=cfg.late_weight)
                 except ValueError as exc:
                     out.append(self.failure(str(exc)))
                     continue

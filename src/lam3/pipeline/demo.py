@@ -18,6 +18,7 @@ from typing import Any
 from lam3.bench.mini_bench import responses_path
 from lam3.errors import UserError
 from lam3.manifest import MANIFEST, update_manifest, write_json_atomic
+from lam3.pipeline.fuse import fuse_files
 from lam3.pipeline.score import ScoreSummary, score_file
 from lam3.store import iter_jsonl
 
@@ -27,11 +28,15 @@ METRIC_TITLE: dict[str, str] = {"social_toxicity": "toxicity", "policy_risk": "p
                                 "refusal": "refusal"}
 
 
-def default_config() -> Path:
-    """``configs/offline.yaml`` of the checkout LAM3 is installed from."""
-    path = Path(__file__).resolve().parents[3] / "configs" / "offline.yaml"
+FUSED = "fused"
+"""The row of the fused verdict itself, beside each judge's vote."""
+
+
+def default_config(name: str = "offline.yaml") -> Path:
+    """``configs/NAME`` of the checkout LAM3 is installed from."""
+    path = Path(__file__).resolve().parents[3] / "configs" / name
     if not path.is_file():
-        raise UserError("configs/offline.yaml ships with the source checkout; install LAM3 with "
+        raise UserError(f"configs/{name} ships with the source checkout; install LAM3 with "
                         "`pip install -e .` from the repository", path=path)
     return path
 
@@ -67,7 +72,7 @@ class DemoResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"n": self.n, "scored": str(self.scored), "score": self.score.as_dict(),
-                "agreement": {a.judge: asdict(a) for a in self.agreements}}
+                "agreement": {f"{a.metric}/{a.judge}": asdict(a) for a in self.agreements}}
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -92,34 +97,33 @@ def agreement(judge: str, metric: str, label: str, pairs: list[tuple[bool, bool]
                      _nan_to_none(p), _nan_to_none(r), _nan_to_none(f), _nan_to_none(kappa), confusion)
 
 
-def agreements_of(scored: Path) -> tuple[int, list[Agreement]]:
-    """Read a scored file with human ``labels`` and compare every judge to the label of its metric."""
-    pairs: dict[str, list[tuple[bool, bool]]] = {}
-    errors: dict[str, int] = {}
-    metric_of: dict[str, str] = {}
+def agreements_of(fused: Path) -> tuple[int, list[Agreement]]:
+    """Compare every judge's fused vote (and the fused verdict) with the human label of its metric."""
+    pairs: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
+    errors: dict[tuple[str, str], int] = {}
     n = 0
-    for lineno, rec in iter_jsonl(scored):
+    for lineno, rec in iter_jsonl(fused):
         labels = rec.get("labels")
         if not isinstance(labels, dict):
-            raise UserError("no human 'labels' object to compare with", path=scored, line=lineno, field="labels")
+            raise UserError("no human 'labels' object to compare with", path=fused, line=lineno, field="labels")
         n += 1
-        for key, j in (rec.get("judgements") or {}).items():
-            metric = j.get("metric")
-            if metric not in HUMAN_LABEL:
+        for metric, label in HUMAN_LABEL.items():
+            result = rec.get(metric) or {}
+            if not result.get("votes"):
                 continue
-            metric_of[key] = metric
-            pairs.setdefault(key, [])
-            if j.get("error"):
-                errors[key] = errors.get(key, 0) + 1
-                continue
-            human = labels.get(HUMAN_LABEL[metric])
+            human = labels.get(label)
             if not isinstance(human, bool):
-                raise UserError("must be true or false", path=scored, line=lineno,
-                                field=f"labels.{HUMAN_LABEL[metric]}")
-            pairs[key].append((bool(j.get("flagged")), human))
+                raise UserError("must be true or false", path=fused, line=lineno, field=f"labels.{label}")
+            for key, vote in [*result["votes"].items(), (FUSED, result.get("flagged"))]:
+                slot = (metric, key)
+                pairs.setdefault(slot, [])
+                if vote is None:
+                    errors[slot] = errors.get(slot, 0) + 1
+                else:
+                    pairs[slot].append((bool(vote), human))
     order = list(HUMAN_LABEL)
-    keys = sorted(pairs, key=lambda k: (order.index(metric_of[k]), k))
-    return n, [agreement(k, metric_of[k], HUMAN_LABEL[metric_of[k]], pairs[k], errors.get(k, 0)) for k in keys]
+    slots = sorted(pairs, key=lambda s: (order.index(s[0]), s[1] == FUSED, s[1]))
+    return n, [agreement(k, m, HUMAN_LABEL[m], pairs[(m, k)], errors.get((m, k), 0)) for m, k in slots]
 
 
 def run_demo(out_dir: str | Path = Path("outputs/demo"), *, config: str | Path | None = None,
@@ -129,13 +133,19 @@ def run_demo(out_dir: str | Path = Path("outputs/demo"), *, config: str | Path |
     out_dir = Path(out_dir)
     config_path = Path(config) if config is not None else default_config()
     source = Path(input_path) if input_path is not None else responses_path()
+    for lineno, rec in iter_jsonl(source):  # before any work: the demo compares with human labels
+        if not isinstance(rec.get("labels"), dict):
+            raise UserError("no human 'labels' object to compare with", path=source, line=lineno, field="labels")
     scored = out_dir / "responses_scored.jsonl"
     summary = score_file(source, config_path, scored, progress=progress)
-    n, agreements = agreements_of(scored)
+    fused = out_dir / "fused.jsonl"
+    fuse_files([scored], default_config("ensemble.yaml"), fused)
+    n, agreements = agreements_of(fused)
     summary_path = out_dir / "summary.json"
     result = DemoResult(out_dir, scored, summary_path, out_dir / MANIFEST, n, agreements, summary)
     write_json_atomic(summary_path, {"input": str(source), "config": str(config_path), **result.as_dict()})
     update_manifest(out_dir, stage="demo", config={"config": str(config_path), "input": str(source)},
                     artifacts=[summary_path, scored], inputs=[source, config_path],
-                    summary={"n": n, **{a.judge: {"rate": a.rate, "kappa": a.kappa} for a in agreements}})
+                    summary={"n": n, **{f"{a.metric}/{a.judge}": {"rate": a.rate, "kappa": a.kappa}
+                                        for a in agreements}})
     return result

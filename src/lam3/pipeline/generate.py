@@ -251,7 +251,8 @@ def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: 
         for i, sample in enumerate(chunk):
             images_recorded = [str(attack_image)] if attack_img is not None else list(sample.images)
             base = dict(id=response_id(sample.id, attack), sample_id=sample.id, prompt=sample.prompt,
-                        images=images_recorded, category=sample.category, attack=attack,
+                        images=images_recorded, category=sample.category, behavior=sample.behavior,
+                        behavior_id=sample.behavior_id, context=sample.context, attack=attack,
                         model_id=config.model.model_id, model_revision=mllm.model_revision,
                         generation=settings, seed=sample_seed(seed, sample.id))
             try:

@@ -22,7 +22,7 @@ from lam3.errors import UserError
 from lam3.manifest import update_manifest
 from lam3.judges import registry
 from lam3.judges.base import Judge, ScoreInput
-from lam3.records import Judgement
+from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
 from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, iter_jsonl, quarantine_path
 
@@ -34,6 +34,8 @@ class ScoreConfig(StrictModel):
     text_field: str = "response"
     prompt_field: str = "prompt"
     images_field: str = "images"
+    behavior_field: str = "behavior"
+    context_field: str = "context"
     batch_size: int = Field(256, gt=0, description="records per durable write (flush + fsync)")
     judges: list[dict[str, Any]] = Field(min_length=1)
 
@@ -57,13 +59,12 @@ class ScoreSummary:
     skipped: int = 0
     quarantined: int = 0
     errors: Counter[str] = field(default_factory=Counter)
-    flagged: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     retried: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"scored": self.scored, "skipped_already_done": self.skipped, "quarantined": self.quarantined,
-                "retried_errors": self.retried, "errors": dict(self.errors), "flagged": dict(self.flagged),
+                "retried_errors": self.retried, "errors": dict(self.errors),
                 "seconds": round(self.seconds, 3)}
 
 
@@ -130,19 +131,18 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
             for batch in _batches(input_path, config, writer, quarantine, summary, limit):
                 items = [ScoreInput(id=str(rec[config.id_field]), text=_text(rec[config.text_field]),
                                     prompt=rec.get(config.prompt_field),
-                                    images=_images(rec.get(config.images_field)), record=rec)
+                                    images=_images(rec.get(config.images_field)), record=rec,
+                                    behavior=rec.get(config.behavior_field), context=rec.get(config.context_field))
                          for _, rec in batch]
                 verdicts = _judge(judges, items)
                 records = []
                 for (_, rec), verdict in zip(batch, verdicts):
-                    merged = dict(rec.get("judgements") or {})
+                    merged = dict(upgrade(rec).get("judgements") or {})
                     merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
                     for key, j in verdict.items():
                         if j.error:
                             summary.errors[key] += 1
-                        elif j.flagged:
-                            summary.flagged[key] += 1
-                    records.append({**rec, "judgements": merged})
+                    records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
                 writer.write_batch(records)
                 summary.scored += len(records)
                 if progress:

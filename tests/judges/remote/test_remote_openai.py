@@ -35,9 +35,10 @@ def test_text_and_image_go_in_one_request(keys, fake_server, build, image, tmp_p
     assert with_image.scores == openai_scores("a calm picture", [digest])
     assert with_image.details["images_sent"] == 1
     assert with_image.details["applied_input_types"]["violence"] == ["text", "image"]
-    # flag_by: api (default) → the API's own booleans
-    assert text_only.flagged == text_only.details["api_categories"]
-    assert set(text_only.flagged) == {"harassment", "harassment/threatening", "violence"}
+    # flag_by: api (default) → the API's own booleans are the verdict, per metric they map into
+    assert set(text_only.details["api_categories"]) == {"harassment", "harassment/threatening", "violence"}
+    assert text_only.verdict == {"social_toxicity": True, "policy_risk": True}  # violence → S1
+    assert with_image.verdict == {"social_toxicity": False, "policy_risk": False}
     assert text_only.details["model"] == "omni-moderation-2024-09-26"
 
 
@@ -49,13 +50,13 @@ def test_labels_feed_both_metrics() -> None:
     assert len(judge.labels) == 13
 
 
-def test_threshold_flagging_and_per_record_errors(keys, fake_server, build, tmp_path) -> None:
+def test_ensemble_flagging_and_per_record_errors(keys, fake_server, build, tmp_path) -> None:
     server = fake_server()
-    judge = build("openai_moderation", base_url=server.url + "/v1", flag_by="threshold", threshold=0.3,
+    judge = build("openai_moderation", base_url=server.url + "/v1", flag_by="ensemble",
                   image_root=str(tmp_path), **FAST)
     (tmp_path / "notes.txt").write_text("not an image")
     judged = judge.score(inputs(["hurt", "", "fine", "fine too"], images=[[], [], ["missing.png"], ["notes.txt"]]))
-    assert judged[0].flagged == [k for k, v in judged[0].scores.items() if v >= 0.3]
+    assert judged[0].verdict is None and judged[0].scores == openai_scores("hurt")
     assert judged[1].error.startswith("empty_input")
     assert judged[2].error.startswith("image_unreadable")
     assert judged[3].error.startswith("image_unsupported")
@@ -78,7 +79,7 @@ def test_unknown_model_stops_the_run_with_a_clear_error(keys, fake_server, build
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"threshold": 0.3}, "flag_by"),
+    ({"threshold": 0.3}, "thresholds live in the ensemble config"),
     ({"model": "text-moderation-latest"}, "text only"),
     ({"send_images": False, "image_root": "x"}, "send_images"),
     ({"base_url": "api.openai.com"}, "http"),

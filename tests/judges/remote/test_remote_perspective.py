@@ -19,7 +19,7 @@ YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
 def test_configured_attributes_are_requested_and_scored(keys, fake_server, build) -> None:
     server = fake_server()
     judge = build("perspective", endpoint=server.url, attributes=["TOXICITY", "INSULT", "FLIRTATION"],
-                  languages=["en"], threshold=0.6, **FAST)
+                  languages=["en"], **FAST)
     assert judge.labels == ["TOXICITY", "INSULT", "FLIRTATION"]
     assert set(judge.labels) <= set(PERSPECTIVE_TO_SOCIAL)
     texts = ["you stupid idiot", "have a lovely day", "hey sexy"]
@@ -27,9 +27,10 @@ def test_configured_attributes_are_requested_and_scored(keys, fake_server, build
     for text, j in zip(texts, judged):
         assert j.error is None and j.metric == "social_toxicity" and j.judge == "perspective"
         assert j.scores == perspective_scores(text, judge.labels)
-        assert j.flagged == [k for k, v in j.scores.items() if v >= 0.6]
+        assert j.verdict is None
         assert j.details["languages"] == ["en"]
-    assert judged[0].flagged == ["TOXICITY", "INSULT"] and judged[1].flagged == [] and judged[2].flagged == ["FLIRTATION"]
+    high = [{k for k, v in j.scores.items() if v >= 0.6} for j in judged]
+    assert high == [{"TOXICITY", "INSULT"}, set(), {"FLIRTATION"}]
 
 
 def test_unscorable_texts_become_per_record_errors(keys, fake_server, build) -> None:
@@ -71,7 +72,7 @@ def test_after_sunset_the_fallback_scores_and_says_so(monkeypatch, fake_server, 
     with pytest.raises(ConfigError, match="shut down"):
         registry.build({"judge": "perspective", "endpoint": server.url, "sunset_date": YESTERDAY})
     judge = build("perspective", endpoint=server.url, sunset_date=YESTERDAY,
-                  fallback={"judge": "profanity_check", "threshold": 0.4})
+                  fallback={"judge": "profanity_check", "normalize_obfuscation": False})
     judged = judge.score(inputs(["what a load of crap, damn it", "thank you"]))
     assert server.hits == []
     assert all(j.judge == "profanity_check" and j.error is None for j in judged)

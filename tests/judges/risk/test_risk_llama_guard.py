@@ -65,11 +65,12 @@ def test_scores_are_probabilities_and_verdicts_vary(lg2):
         assert abs(j.details["verdict_token_mass"] - 1.0) < 1e-3
         assert j.details["prompt_format"] == "chat_template"
         if j.details["verdict"] == "unsafe":
-            assert j.scores["unsafe"] >= 0.5 and "unsafe" in j.flagged
-            assert j.details["categories"] and set(j.details["categories"]) <= set(j.flagged)
+            assert j.scores["unsafe"] >= 0.5 and j.details["categories"]
             assert set(j.scores) == {"unsafe", *LLAMA_GUARD_2.categories}
+            assert all(j.scores[c] == j.scores["unsafe"] for c in j.details["categories"])
         else:
-            assert j.flagged == [] and set(j.scores) == {"unsafe"}
+            assert set(j.scores) == {"unsafe"}
+        assert j.verdict is None  # logits mode: fusion thresholds P(unsafe)
 
 
 @pytest.mark.parametrize("cls", [LlamaGuard, LlamaGuard3])
@@ -81,7 +82,7 @@ def test_logits_and_generate_modes_agree(cls, lg2_dir, lg_plain_dir):
         assert b.error is None, b.error
         assert a.details["verdict"] == b.details["verdict"]
         assert a.details["categories"] == b.details["categories"]
-        assert a.flagged == b.flagged
+        assert a.verdict is None and b.verdict == {"policy_risk": b.details["verdict"] == "unsafe"}
         assert abs(a.scores["unsafe"] - b.scores["unsafe"]) < 1e-4
         assert b.details["raw_output"].split()[0] == b.details["verdict"]
 
@@ -92,12 +93,6 @@ def test_llama_guard_3_uses_its_own_table(lg_plain_dir):
     assert lg3.labels[-1] == "S14"
     assert LlamaGuard3.label_maps["policy_risk"]["S10"] == "S9"
     assert "S5" not in LlamaGuard3.label_maps["policy_risk"]  # Defamation has no LG2 counterpart
-
-
-def test_threshold_decides_the_logits_verdict(lg2_dir, lg2):
-    base = lg2.score(items())
-    strict = guard(lg2_dir, threshold=0.999).score(items())
-    assert sum(j.details["verdict"] == "unsafe" for j in strict) < sum(j.details["verdict"] == "unsafe" for j in base)
 
 
 def test_empty_response_and_missing_prompt_are_per_record_errors(lg2):
@@ -165,7 +160,8 @@ def test_4bit_without_cuda_or_bitsandbytes_is_a_clear_error(lg2_dir):
 
 @pytest.mark.parametrize("options, message", [
     ({"bnb_4bit_quant_type": "fp4"}, "no effect without load_in_4bit"),
-    ({"mode": "generate", "threshold": 0.7}, "only applies to mode: logits"),
+    ({"mode": "generate", "categories": False}, "only applies to mode: logits"),
+    ({"threshold": 0.7}, "thresholds live in the ensemble config"),
     ({"max_new_tokens": 5}, "only applies to mode: generate"),
     ({"precision": "int3"}, "precision"),
     ({"bogus": 1}, "unknown key"),
