@@ -1,0 +1,1 @@
+"""Fusion: pure arithmetic on scored records (merge, strategies, calibration, agreement, intervals, ASR)."""
