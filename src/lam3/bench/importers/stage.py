@@ -1,0 +1,162 @@
+"""The import stage: a public benchmark's downloaded files → ``DIR/samples.jsonl`` + ``DIR/images/``.
+
+- **Streaming.** Drafts are written in batches as the source is read; memory holds one batch.
+- **Resumable.** Rerunning the same command skips the ids already in ``samples.jsonl`` (a torn
+  last line is cut off) and finishes the import; images are written to a temp name and renamed,
+  so a crash never leaves half an image. A rerun with another source, format or image folder
+  is refused (``--overwrite`` starts again).
+- **Per-sample errors.** A row that cannot become a sample (an image outside the dataset root
+  or missing, an unmapped category, a duplicate id, an empty required cell) goes to
+  ``DIR/samples.quarantine.jsonl`` as ``file:line: column: reason`` and the import goes on.
+  Every run re-reads the whole source, so the quarantine file is rewritten by each run.
+- **Images** are placed inside ``DIR`` (``images/<path under the dataset root>``) so the benchmark
+  folder is self-contained (``lam3 push`` carries it to the GPU server): a hard link when the
+  dataset is on the same file system, a copy otherwise. FigStep images are rendered.
+- **Provenance.** ``DIR/manifest.json`` records the format, the sha256 of every source file and of
+  the category table, and the counts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lam3.bench.importers import get_importer
+from lam3.bench.importers.base import IMAGES_DIR, Draft, ImageJob, RenderImage
+from lam3.config import config_hash
+from lam3.errors import UserError
+from lam3.manifest import read_manifest, sha256_file, update_manifest
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
+
+SAMPLES_FILE = "samples.jsonl"
+STAGE = "bench-import"
+BATCH = 500
+
+
+@dataclass
+class ImportSummary:
+    output: Path
+    imported: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    images: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)
+    approximate: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imported": self.imported, "skipped_already_done": self.skipped, "quarantined": self.quarantined,
+                "images": dict(self.images), "categories": dict(sorted(self.categories.items())),
+                "approximate_category": self.approximate, "seconds": round(self.seconds, 3)}
+
+
+def _place(job: ImageJob, out_dir: Path, counts: Counter[str]) -> None:
+    """Put one image at ``out_dir/job.dest`` (once: an image shared by many rows is placed once)."""
+    dest = out_dir / job.dest
+    if dest.is_file() and (isinstance(job, RenderImage) or dest.stat().st_size == job.source.stat().st_size):
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    if isinstance(job, RenderImage):
+        from lam3.bench.typographic import render_figstep, save_png
+
+        save_png(render_figstep(job.text), tmp)
+        counts["rendered"] += 1
+    else:
+        try:
+            os.link(job.source, tmp)
+            counts["linked"] += 1
+        except OSError:  # another file system, or links not allowed: copy
+            shutil.copyfile(job.source, tmp)
+            counts["copied"] += 1
+    os.replace(tmp, dest)
+
+
+def _prepare_out(out_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuse to mix two imports in one folder; with ``overwrite``, remove what the last import wrote."""
+    samples = out_dir / SAMPLES_FILE
+    previous = read_manifest(out_dir).get("stages", {}).get(STAGE)
+    if previous is None:
+        if out_dir.is_dir() and any(out_dir.iterdir()):
+            raise UserError("not an empty folder nor one written by 'lam3 bench import': choose a new --out",
+                            path=out_dir)
+        return
+    if overwrite:
+        samples.unlink(missing_ok=True)
+        shutil.rmtree(out_dir / IMAGES_DIR, ignore_errors=True)
+        return
+    if samples.exists() and previous.get("config_hash") != config_hash(settings):
+        raise UserError("this folder holds an import of another source, format or image folder (or the files "
+                        "changed): pass --overwrite to start again or choose another --out", path=out_dir)
+
+
+def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
+                     limit: int | None = None, overwrite: bool = False,
+                     progress: Callable[[int, int | None], None] | None = None,
+                     on_bad: Callable[[BadLine], None] | None = None) -> ImportSummary:
+    """Import benchmark ``source`` (format ``fmt``) into ``out_dir``; resumable (see module docstring)."""
+    importer = get_importer(fmt)(Path(source), Path(images) if images is not None else None)
+    out_dir = Path(out_dir)
+    inputs = importer.inputs()
+    settings = {"format": fmt, "source": str(Path(source).resolve()),
+                "images": str(Path(images).resolve()) if images is not None else None,
+                "inputs_sha256": {p.name: sha256_file(p) for p in inputs},
+                "category_table": importer.table.path.name, "category_table_sha256": importer.table.sha256}
+    _prepare_out(out_dir, settings, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    update_manifest(out_dir, stage=STAGE, config=settings, summary={"status": "running"})
+    qpath = quarantine_path(out_dir / SAMPLES_FILE)
+    qpath.unlink(missing_ok=True)
+    summary = ImportSummary(output=out_dir / SAMPLES_FILE)
+    quarantine = Quarantine(qpath, on_bad=on_bad)
+    seen = IdIndex()
+    total = importer.estimate()
+    done = 0
+    t0 = time.perf_counter()
+
+    def bad(draft: Draft, fld: str | None, reason: str) -> None:
+        quarantine.add(BadLine(str(draft.file), draft.line, fld, reason, ""))
+
+    try:
+        with JsonlWriter(out_dir / SAMPLES_FILE) as writer:
+            batch = []
+            for draft in importer.drafts():
+                done += 1
+                if draft.error is not None:
+                    bad(draft, draft.error.field, draft.error.reason)
+                elif not seen.add(draft.sample.id):
+                    bad(draft, "id", f"duplicate id {draft.sample.id!r}")
+                elif draft.sample.id in writer:
+                    summary.skipped += 1
+                elif limit is not None and summary.imported + len(batch) >= limit:
+                    break
+                else:
+                    for job in draft.images:
+                        _place(job, out_dir, summary.images)
+                    batch.append(draft.sample)
+                    summary.categories[draft.sample.category] += 1
+                    summary.approximate += not draft.sample.meta.get("category_exact", True)
+                if len(batch) >= BATCH:
+                    summary.imported += writer.write_batch(batch)
+                    batch = []
+                    if progress:
+                        progress(done, max(total or 0, done) or None)
+            summary.imported += writer.write_batch(batch)
+    finally:
+        quarantine.close()
+        seen.close()
+        summary.seconds = time.perf_counter() - t0
+    summary.quarantined = quarantine.count
+    if progress:
+        progress(done, done)
+    update_manifest(out_dir, stage=STAGE, config=settings, artifacts=[summary.output, qpath],
+                    inputs=[*inputs, importer.table.path], summary={**summary.as_dict(), "status": "finished"})
+    return summary
+
