@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lam3.cli.report",
     "lam3.cli.attack",
     "lam3.cli.bench",
+    "lam3.cli.export",
 )
 
 for _module in COMMAND_MODULES:

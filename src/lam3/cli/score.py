@@ -13,7 +13,8 @@ from lam3.cli.progress import progress_bar, report_bad_line
 
 @app.command()
 def score(
-    input: Path = typer.Argument(..., help="JSONL with an id and a text field per line (e.g. response.jsonl)."),
+    input: Path = typer.Argument(..., help="JSONL with an id and a text field per line (e.g. response.jsonl), an "
+                                                "Inspect AI log (.eval/.json) or HarmBench completions (.json)."),
     config: Path = typer.Option(..., "--config", "-c", help="YAML naming the judges, e.g. configs/offline.yaml."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input record + judgements)."),
     text_field: str = typer.Option(None, "--text-field", help="Field holding the text to judge (overrides config)."),

@@ -24,7 +24,8 @@ from lam3.judges import registry
 from lam3.judges.base import Judge, ScoreInput
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, iter_jsonl, quarantine_path
+from lam3.integrations.score_inputs import count_score_input, read_score_input
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
 
 
 class ScoreConfig(StrictModel):
@@ -127,7 +128,7 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     try:
         with JsonlWriter(output, id_field=config.id_field, drop=_has_error if retry_errors else None) as writer:
             summary.retried = writer.dropped
-            total = count_lines(input_path)
+            total = count_score_input(input_path)
             for batch in _batches(input_path, config, writer, quarantine, summary, limit):
                 items = [ScoreInput(id=str(rec[config.id_field]), text=_text(rec[config.text_field]),
                                     prompt=rec.get(config.prompt_field),
@@ -175,8 +176,8 @@ def _batches(path: Path, config: ScoreConfig, writer: JsonlWriter, quarantine: Q
     seen = IdIndex()
     batch: list[tuple[int, dict[str, Any]]] = []
     taken = 0
-    for lineno, rec in iter_jsonl(path, quarantine=quarantine, id_field=config.id_field,
-                                     required=(config.text_field,)):
+    for lineno, rec in read_score_input(path, quarantine=quarantine, id_field=config.id_field,
+                                        required=(config.text_field,)):
         rid = str(rec[config.id_field])
         if not seen.add(rid):
             quarantine.add(BadLine(str(path), lineno, config.id_field, f"duplicate id {rid!r}", rid))
