@@ -56,8 +56,11 @@ class ImportSummary:
                 "approximate_category": self.approximate, "seconds": round(self.seconds, 3)}
 
 
-def _place(job: ImageJob, out_dir: Path, counts: Counter[str]) -> None:
+def _place(job: ImageJob, out_dir: Path, counts: Counter[str], placed: set[str]) -> None:
     """Put one image at ``out_dir/job.dest`` (once: an image shared by many rows is placed once)."""
+    if job.dest in placed:
+        return
+    placed.add(job.dest)
     dest = out_dir / job.dest
     if dest.is_file() and (isinstance(job, RenderImage) or dest.stat().st_size == job.source.stat().st_size):
         return
@@ -117,6 +120,7 @@ def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, image
     summary = ImportSummary(output=out_dir / SAMPLES_FILE)
     quarantine = Quarantine(qpath, on_bad=on_bad)
     seen = IdIndex()
+    placed: set[str] = set()  # image destinations done this run (bounded by the distinct images)
     total = importer.estimate()
     done = 0
     t0 = time.perf_counter()
@@ -139,7 +143,7 @@ def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, image
                     break
                 else:
                     for job in draft.images:
-                        _place(job, out_dir, summary.images)
+                        _place(job, out_dir, summary.images, placed)
                     batch.append(draft.sample)
                     summary.categories[draft.sample.category] += 1
                     summary.approximate += not draft.sample.meta.get("category_exact", True)
