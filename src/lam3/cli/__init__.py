@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lam3.cli.transfer",
     "lam3.cli.report",
     "lam3.cli.attack",
+    "lam3.cli.view",
 )
 
 for _module in COMMAND_MODULES:
