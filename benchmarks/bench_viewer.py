@@ -144,14 +144,15 @@ def main() -> None:
                      ("one record", f"/api/runs/{info['key']}/records/{info['records'] // 2}", {})]
             results = [(name, *median_ms(client, path, params, args.repeats)) for name, path, params in cases]
         scans = {"filtered page": scan_ms(fused, FILTER), "search": scan_ms(fused, SEARCH)}
-    print(f"bench_viewer: {args.n:,} responses ({'replicated fused lines' if args.replicate else 'real score + fuse'}); "
-          f"{machine()}")
+    how = "replicated fused lines" if args.replicate else "real score + fuse"
+    print(f"bench_viewer: {args.n:,} responses ({how}); {machine()}")
     print(f"  stages: score {stages['score_s']:.1f}s, fuse {stages['fuse_s']:.1f}s")
     print(f"  index build: {build_s:.1f}s, peak RSS {build_rss / 1024:.0f} MiB "
           f"(at n/10: {small_s:.1f}s, {small_rss / 1024:.0f} MiB; ratio {build_rss / small_rss:.2f})")
     print(f"  server time over HTTP, median of {args.repeats} (goal ≤ 200 ms for the first three):")
     for name, ms, total in results:
-        ratio = f"   vs streaming fused.jsonl {scans[name]:.0f} ms ({scans[name] / ms:.0f}× slower)" if name in scans else ""
+        ratio = (f"   vs streaming fused.jsonl {scans[name]:.0f} ms ({scans[name] / ms:.0f}× slower)"
+                 if name in scans else "")
         print(f"    {name:<18} {ms:7.1f} ms  ({total:,} matches){ratio}")
 
 

@@ -1,4 +1,4 @@
-"""Labels from the browser land in reviews.jsonl exactly as `lam3 review import` writes it, and `lam3 fuse` applies them."""
+"""Browser labels land in reviews.jsonl exactly as `lam3 review import` writes it; `lam3 fuse` applies them."""
 
 from __future__ import annotations
 

@@ -186,7 +186,8 @@ def parse_line(raw: bytes, lineno: int, offset: int, seen: IdIndex) -> Row:
     labels = obj.get("labels")
     values["card"] = json.dumps({"metrics": cards, "labels": as_text(labels)[:300] if labels is not None else None},
                                 ensure_ascii=False, separators=(",", ":"))
-    return Row(values, judge_scores, tuple(t[:SEARCH_TEXT_CHARS] for t in texts), tuple(cards))  # type: ignore[arg-type]
+    search = (texts[0][:SEARCH_TEXT_CHARS], texts[1][:SEARCH_TEXT_CHARS], texts[2][:SEARCH_TEXT_CHARS])
+    return Row(values, judge_scores, search, tuple(cards))
 
 
 # --- the build ------------------------------------------------------------------------------------

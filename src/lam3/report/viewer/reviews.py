@@ -81,7 +81,8 @@ class ReviewLog:
             db.executemany("INSERT OR REPLACE INTO review VALUES (?,?,?,?,?,?)", rows)
         self.error, self.count, self._seen, self.changed = error, len(rows), seen, False
 
-    def add(self, ids: Sequence[str], labels: Mapping[str, bool], reviewer: str, note: str = "") -> list[dict[str, Any]]:
+    def add(self, ids: Sequence[str], labels: Mapping[str, bool], reviewer: str, note: str = ""
+            ) -> list[dict[str, Any]]:
         """Record ``labels`` for every id; return the lines now in the file for those ids."""
         with self.lock:
             repair_tail(self.path)  # a torn last line (crash mid-append) is cut, as every LAM3 writer does

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,6 @@ class Viewer:
     runs: dict[str, RunIndex]
     token: str
     reviewer: str = ""
-    started: float = field(default_factory=time.time)
 
     @classmethod
     def open(cls, runs: list[Path], *, token: str, reviews: Path | None = None, images: Path | None = None,

@@ -15,7 +15,7 @@
   const COMPARE_KEYS = ["left", "right", "left_attack", "right_attack", "category", "differ", "page"];
 
   const state = {
-    runs: [], byKey: {}, run: null, view: "list", query: {}, compare: {}, rows: [], total: 0,
+    runs: [], byKey: {}, run: null, view: "list", query: {}, compare: {}, rows: [],
     selected: new Set(), detail: null, token: "", headerName: "X-LAM3-Token",
   };
 
@@ -215,7 +215,6 @@
     try {
       const page = await api(`/api/runs/${enc(run.key)}/rows?${queryString()}`);
       state.rows = page.rows;
-      state.total = page.total;
       state.selected.clear();
       renderRows(run, page);
     } catch (err) {
