@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lam3.cli.attack",
     "lam3.cli.bench",
     "lam3.cli.export",
+    "lam3.cli.view",
 )
 
 for _module in COMMAND_MODULES:
