@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lam3.config import dotted
 from lam3.errors import ConfigError, UserError
+from lam3.judges import registry
 from lam3.judges.base import Judge, JudgeConfig, ScoreInput
 from lam3.records import Judgement
 from lam3.secrets import env_secret, redact
@@ -509,8 +510,6 @@ def check_fallback(spec: dict[str, Any] | None, *, judge: str, metric: str) -> d
     name = spec["judge"]
     if name == judge:
         raise ValueError(f"{judge} cannot fall back to itself")
-    from lam3.judges import registry
-
     try:
         fallback_cls = registry.get(name)
     except UserError as exc:
@@ -636,8 +635,6 @@ class RemoteJudge(Judge):
 
     def switch_to_fallback(self, event: FallbackEvent, reason: str) -> None:
         """Build the fallback judge (once) and score with it from now on."""
-        from lam3.judges import registry
-
         spec = self.fallback_spec(event)
         if self.fallback is None and spec is not None:
             self.fallback = registry.build(dict(spec), loc=("fallback",))
