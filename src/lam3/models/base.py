@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from lam3 import hf
+from lam3.errors import ConfigError
 from lam3.models.config import GenerationConfig, ModelConfig
 
 
@@ -67,8 +69,6 @@ class MLLM(ABC):
 
     def __init__(self, config: ModelConfig, generation: GenerationConfig, model: Any, processor: Any, *,
                  load_record: dict[str, Any] | None = None) -> None:
-        from lam3.errors import ConfigError
-
         model_type = getattr(model.config, "model_type", None)
         if model_type != self.model_type:
             raise ConfigError(f"{config.model_id!r} is a {model_type!r} checkpoint, not {self.model_type!r}",
@@ -86,9 +86,6 @@ class MLLM(ABC):
 
         ``source`` (the config file's path) is named in errors.
         """
-        from lam3 import hf
-        from lam3.errors import ConfigError
-
         # check the checkpoint's architecture before loading any weights
         model_type = hf.load_processor(config, "AutoConfig", source=source, prefix="model.").model_type
         if model_type != cls.model_type:
