@@ -66,7 +66,7 @@ def main() -> None:
         path = build_tiny_llama_guard(Path(tmp) / "guard")
 
         def judge(**options):
-            return registry.build({"judge": "llama_guard", "model": str(path), "local_files_only": True,
+            return registry.build({"judge": "llama_guard", "model_id": str(path), "local_files_only": True,
                                    **options})
 
         runs = {

@@ -106,13 +106,13 @@ def run_provider(name: str, judge: str, quota: float, seconds: float, faults: Fa
     server = ServerProcess(quota, faults, tmp / f"{judge}-{faults.server_error}.log")
     try:
         where = {"endpoint": server.url} if judge == "perspective" else {"base_url": server.url + "/v1"}
-        judge = registry.build({"judge": judge, "requests_per_second": quota, **where, **PATIENCE,
+        built = registry.build({"judge": judge, "requests_per_second": quota, **where, **PATIENCE,
                                 "batch_size": n})
         items = [ScoreInput(id=f"r{i}", text=t) for i, t in enumerate(_texts(n))]
         t0 = time.perf_counter()
-        judged = judge.score(items)
+        judged = built.score(items)
         elapsed = time.perf_counter() - t0
-        judge.close()
+        built.close()
     finally:
         hits = server.stop()
     ok = [j for j in judged if j.error is None]

@@ -17,11 +17,12 @@ Timing uses one CPU thread by default (LAM3_BENCH_THREADS=N to change): on a sha
 several torch threads competing with other jobs make timings swing by 2-10x. Each figure is
 the best of REPEATS interleaved runs (the loop: one run), the usual choice on a noisy machine.
 
-Run: .venv/bin/python benchmarks/bench_toxicity_local.py   (a minute or two on one core)
+Run: .venv/bin/python benchmarks/bench_toxicity_local.py [--texts 1000] [--repeats 5]   (a minute or two on one core)
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import random
@@ -58,11 +59,11 @@ def measure(name: str, judge, data: list[str], pipe=None) -> None:
     from lam3.judges.base import ScoreInput
 
     items = [ScoreInput(id=str(i), text=t) for i, t in enumerate(data)]
-    loaded = judge.load()
+    clf = judge.classifier
     judge.score(items[:BATCH])  # warm-up
     # the bare model: same truncation, same length-sorted batches, padding done before timing
-    tok, model = loaded.tokenizer, loaded.model
-    enc = tok(data, truncation=True, max_length=loaded.max_tokens)
+    tok, model = clf.tokenizer, clf.model
+    enc = tok(data, truncation=True, max_length=clf.max_tokens)
     lengths = [len(x) for x in enc["input_ids"]]
 
     def padded(order: list[int]) -> list[dict[str, torch.Tensor]]:
@@ -105,27 +106,32 @@ def measure(name: str, judge, data: list[str], pipe=None) -> None:
 
 
 def main() -> None:
+    global REPEATS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=N_TEXTS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args()
+    REPEATS = args.repeats
     import torch
 
     torch.set_num_threads(int(os.environ.get("LAM3_BENCH_THREADS", "1")))
     from transformers import pipeline
 
-    from lam3.judges.hf_classifier import HFTextClassificationConfig, HFTextClassificationJudge
+    from lam3.judges.hf_classifier import HFClassifierConfig, HFClassifierJudge
     from tiny.bert import build_bert_classifier
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_bert_classifier(Path(tmp) / "bert", hidden=128, layers=2, heads=4, intermediate=512,
                                        positions=512)
-        judge = HFTextClassificationJudge(HFTextClassificationConfig(model=str(folder), device="cpu",
-                                                                        batch_size=BATCH))
+        judge = HFClassifierJudge(HFClassifierConfig(model_id=str(folder), device_map="cpu", batch_size=BATCH))
         pipe = pipeline("text-classification", model=str(folder), device="cpu", top_k=None,
                         function_to_apply="sigmoid")
         pipe("warm up", truncation=True)
         print(f"model: BertForSequenceClassification hidden=128 layers=2 heads=4 intermediate=512 "
               f"positions=512, 6 labels; torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s); "
-              f"judge hf_text_classification (detoxify runs the same loop)")
-        measure("mixed 1-400 words", judge, texts(N_TEXTS, 400), pipe)
-        measure("short 1-40 words", judge, texts(N_TEXTS, 40, seed=1))
+              f"judge hf_classifier (detoxify runs the same loop)")
+        measure("mixed 1-400 words", judge, texts(args.texts, 400), pipe)
+        measure("short 1-40 words", judge, texts(args.texts, 40, seed=1))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def main() -> None:
     items = [ScoreInput(id=str(i), text=t) for i, t in enumerate(texts)]
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_classifier(Path(tmp) / "nli")
-        judge = registry.build({"judge": "zero_shot_risk", "model": str(path), "local_files_only": True,
+        judge = registry.build({"judge": "zero_shot_risk", "model_id": str(path), "local_files_only": True,
                                 "batch_size": 64, "pair_batch_size": 256})
         pipe = pipeline("zero-shot-classification", model=judge.model, tokenizer=judge.tokenizer, device="cpu")
         labels = list(ZERO_SHOT_POLICY_LABELS.values())

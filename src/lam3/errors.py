@@ -27,7 +27,7 @@ class UserError(Exception):
 
     def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
                  field: str | None = None) -> None:
-        self.path, self.line, self.field = path, line, field
+        self.path, self.line, self.field, self.message = path, line, field, message
         prefix = location(path, line, field) + ": " if (path is not None or field) else ""
         super().__init__(prefix + message)
 

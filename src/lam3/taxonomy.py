@@ -93,7 +93,3 @@ ZERO_SHOT_POLICY_LABELS: Final[dict[str, str]] = {
 # Identity maps for judges that already speak the canonical vocabulary.
 POLICY_IDENTITY: Final[dict[str, str]] = {code: code for code in POLICY_CATEGORIES}
 SOCIAL_IDENTITY: Final[dict[str, str]] = {c: c for c in SOCIAL_CATEGORIES}
-
-
-def is_policy_category(label: str) -> bool:
-    return label in POLICY_CATEGORIES

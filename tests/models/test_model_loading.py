@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from lam3 import hf
 from lam3.errors import ConfigError, DependencyError, UserError
 from lam3.models import GenerationConfig, load_mllm
-from lam3.models import loading
 from models.conftest import COMMITS, REPOS
 
 
@@ -46,10 +48,13 @@ def test_every_model_knob_reaches_from_pretrained(arch, model_config_for, from_p
     assert mllm.model_revision == COMMITS[arch]  # the tag resolved to its commit, recorded per response
     record = mllm.settings()["load"]
     assert record["attn_implementation"] == "eager" and record["dtype"] == "bfloat16" and record["revision"] == "v1"
+    assert record["commit"] == COMMITS[arch] and record["device_map"] == {"": "cpu"} and record["device"] == "cpu"
+    json.dumps(record)  # JSON-safe: it is written into every response
 
 
 def test_unknown_revision_fails_clearly(model_config_for):
-    with pytest.raises(UserError, match="at revision 'v2' from the local HF cache"):
+    with pytest.raises(UserError, match="model.model_id: cannot load config 'lam3-tiny/llava-1.5' at revision 'v2' "
+                                        "from the local HF cache"):
         load_mllm(model_config_for("llava", revision="v2"), GenerationConfig())
 
 
@@ -59,8 +64,10 @@ def test_pinned_commit_loads(model_config_for):
 
 
 def test_revision_on_a_local_directory_is_an_error(model_config_for, tiny_dir, hf_cache):
-    with pytest.raises(ConfigError, match="local directory"):
-        load_mllm(model_config_for("llava", model_id=str(tiny_dir / "llava"), revision="v1"), GenerationConfig())
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="is a local directory: a local folder, which has no revisions"):
+        model_config_for("llava", model_id=str(tiny_dir / "llava"), revision="v1")
 
 
 def test_wrong_architecture_is_an_error(model_config_for):
@@ -69,15 +76,16 @@ def test_wrong_architecture_is_an_error(model_config_for):
 
 
 def test_quantization_without_bitsandbytes_or_cuda_is_a_clear_error(model_config_for, monkeypatch):
-    monkeypatch.setattr(loading, "quantization_available", lambda: (False, "no CUDA GPU is visible"))
+    monkeypatch.setattr(hf, "quantization_available", lambda: (False, "no CUDA GPU is visible"))
     with pytest.raises(DependencyError) as err:
         load_mllm(model_config_for("llava", quantization=True), GenerationConfig())
     msg = str(err.value)
     assert "bitsandbytes and a CUDA GPU" in msg and "quantization: false" in msg and "quantization: auto" in msg
+    assert err.value.field == "model.quantization"
 
 
 def test_quantization_error_on_this_machine(model_config_for):
-    ok, why = loading.quantization_available()
+    ok, why = hf.quantization_available()
     if ok:
         pytest.skip("bitsandbytes + CUDA present")
     with pytest.raises(DependencyError, match="quantization"):
@@ -85,7 +93,7 @@ def test_quantization_error_on_this_machine(model_config_for):
 
 
 def test_quantization_auto_falls_back_and_records_why(model_config_for, monkeypatch):
-    monkeypatch.setattr(loading, "quantization_available", lambda: (False, "bitsandbytes is not installed"))
+    monkeypatch.setattr(hf, "quantization_available", lambda: (False, "bitsandbytes is not installed"))
     mllm = load_mllm(model_config_for("llava", quantization="auto"), GenerationConfig())
     assert mllm.settings()["load"]["quantization"] == {"applied": False, "requested": "auto",
                                                        "reason": "bitsandbytes is not installed"}
@@ -97,10 +105,10 @@ def test_quantization_settings_reach_bitsandbytes_config(model_config_for):
 
     config = model_config_for("llava", quantization={"enabled": True, "quant_type": "fp4", "use_double_quant": False,
                                                      "compute_dtype": "fp16"})
-    kw = loading.from_pretrained_kwargs(config, {"applied": True, "bits": 4, "quant_type": "fp4",
-                                                 "use_double_quant": False, "compute_dtype": "fp16"})
+    kw = hf.from_pretrained_kwargs(config, {"applied": True, "bits": 4, "quant_type": "fp4",
+                                            "use_double_quant": False, "compute_dtype": "fp16"})
     q = kw["quantization_config"]
     assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == \
         (True, "fp4", False, torch.float16)
-    assert loading.resolve_quantization(model_config_for("llava", quantization=False)) == \
+    assert hf.resolve_quantization(model_config_for("llava", quantization=False)) == \
         {"applied": False, "requested": False}

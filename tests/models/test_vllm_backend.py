@@ -24,6 +24,14 @@ def test_engine_kwargs_carry_every_model_knob():
         "dtype": "float16", "seed": 5, "download_dir": "/models"}
 
 
+def test_engine_precision_auto_means_what_it_means_for_hf():
+    import torch
+
+    cfg = ModelConfig(architecture="llava", model_id="llava-hf/llava-1.5-7b-hf", precision="auto", quantization=False)
+    dtype = VllmLlava.engine_kwargs(cfg, GenerationConfig())["dtype"]
+    assert dtype == ("bfloat16" if torch.cuda.is_available() else "float32")
+
+
 @pytest.mark.skipif(vllm_available()[0], reason="vLLM + GPU present")
 def test_missing_vllm_is_a_dependency_error():
     cfg = ModelConfig(architecture="llava", model_id="llava-hf/llava-1.5-7b-hf", quantization=False)

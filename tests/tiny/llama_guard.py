@@ -13,6 +13,11 @@ input-dependent nudge that decides the close races:
 Key tokens get orthogonal embeddings (one coordinate each) and the lm_head reads
 those coordinates; the nudge lives in the other coordinates. The nudge's scale is
 calibrated on sample prompts so P(unsafe) spreads over (0, 1).
+
+With ``distractor > 0`` a third token ("categories") competes at the prompt end too, so
+'safe' and 'unsafe' together hold only part of the first-token probability: there the
+model cards' P(unsafe) (softmax over the whole vocabulary) and the two-token
+renormalisation differ, and 'unsafe' can be the model's first choice below 0.5.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ def build_guard_tokenizer(chat_template: str | None = None):
 
 
 def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = LG2_CHAT_TEMPLATE,
-                           seed: int = 0) -> Path:
+                           seed: int = 0, distractor: float = 0.0) -> Path:
     """Build, calibrate and save the tiny guard (model + tokenizer) in ``out_dir``; return it."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -74,7 +79,8 @@ def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = L
 
     out_dir = Path(out_dir)
     tok = build_guard_tokenizer(chat_template)
-    ids = {name: tok.convert_tokens_to_ids(name) for name in ("]", "\n\n", "safe", "unsafe", "\n", "S1", "S10")}
+    ids = {name: tok.convert_tokens_to_ids(name)
+           for name in ("]", "\n\n", "safe", "unsafe", "\n", "S1", "S10", "categories")}
     ids["eos"] = tok.eos_token_id
     torch.manual_seed(seed)
     d = 64
@@ -112,6 +118,7 @@ def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = L
         head[ids["S1"]] = c * e["\n"]
         head[ids["S10"]] = c * e["\n"] + delta_cat
         head[ids["eos"]] = c * (e["safe"] + e["S1"] + e["S10"])
+        head[ids["categories"]] = distractor * c * (e["]"] + e["\n\n"])
 
         # Calibrate: scale the verdict nudge so P(unsafe) spreads out, and centre it per prompt end.
         hidden = {}

@@ -104,10 +104,3 @@ def save_image(directory: str | Path, stem: str, x: Any) -> tuple[Path, Path]:
     pt = atomic_write(directory / f"{stem}.pt",
                       lambda tmp: torch.save(x.detach().float().cpu().contiguous(), tmp))
     return png, pt
-
-
-def load_image_tensor(path: str | Path) -> Any:
-    """Read a ``.pt`` image saved by :func:`save_image` (no pickle)."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)

@@ -20,7 +20,7 @@ from lam3.attacks.checkpoint import load_checkpoint, save_checkpoint, save_image
 from lam3.attacks.config import AttackConfig
 from lam3.attacks.objectives import AttackObjective, read_targets
 from lam3.attacks.pgd import PGDState, initial_state, run_pgd
-from lam3.attacks.preprocess import build_pipeline, from_pil, resized_clean_image, to_pil
+from lam3.attacks.preprocess import build_pipeline, resized_clean_image, to_pil
 from lam3.config import load_config
 from lam3.errors import UserError
 from lam3.manifest import read_manifest, sha256_file, update_manifest
@@ -263,11 +263,3 @@ def _attack(config: AttackConfig, mllm: Any, targets: list[str], state: PGDState
                     inputs=inputs, summary={**summary.as_dict(), "status": "finished",
                                             "settings_hash": settings_hash, "adv_png_sha256": sha256_file(png)})
     return summary
-
-
-def adversarial_pixels(output_dir: str | Path) -> Any:
-    """The adversarial image of a finished attack as a (3, H, W) tensor, read back from its PNG."""
-    from PIL import Image
-
-    with Image.open(Path(output_dir) / "adv.png") as img:
-        return from_pil(img)

@@ -1,12 +1,14 @@
 """Policy-risk judges that run locally on transformers: Llama Guard 2/3/3-Vision.
 
-The zero-shot NLI judge and the generic safety classifier live in
-:mod:`lam3.judges.zero_shot`; importing this module registers all of them.
-
 Llama Guard judges the *response* (role ``Agent``) in the context of the user's
 prompt. Its score is P(unsafe), read from the next-token distribution right
-after the prompt, in one left-padded batched forward pass: the model card's own
-way to get a classifier score, and one pass instead of a decoding loop.
+after the prompt, in one left-padded batched forward pass instead of a decoding loop.
+By default (``p_unsafe: vocabulary``) it is what Meta's model cards define: the
+probability of the 'unsafe' token as the first answer token, softmax over the whole
+vocabulary. ``p_unsafe: two_token`` renormalises over {safe, unsafe} instead (LAM3's
+wave-1 score); every judgement records which one it holds. Whether a record is unsafe
+(and so gets its categories) is never a threshold on either number: it is the model's
+own greedy answer, the one of 'safe'/'unsafe' it ranks first.
 """
 
 from __future__ import annotations
@@ -17,16 +19,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from lam3 import hf
 from lam3.errors import UserError
-from lam3.judges.base import Judge, JudgeConfig, ScoreInput, Stopwatch
-from lam3.judges.hf_options import (
-    HFModelOptions,
-    describe_load,
-    input_device,
-    load_pretrained,
-    load_tokenizer,
-    transformers_available,
-)
+from lam3.judges.base import JudgeConfig, ScoreInput, Stopwatch
 from lam3.judges.llama_guard_prompt import (
     LLAMA_GUARD_2,
     LLAMA_GUARD_3,
@@ -36,15 +31,22 @@ from lam3.judges.llama_guard_prompt import (
     MalformedOutput,
     parse_answer,
 )
+from lam3.judges.local import LocalJudge
 from lam3.judges.registry import register
 from lam3.records import Judgement
 
+PUnsafe = Literal["vocabulary", "two_token"]
 
-class LlamaGuardConfig(HFModelOptions, JudgeConfig):
-    """Options of the Llama Guard judges (``model`` defaults to the variant's checkpoint)."""
 
-    model: str = ""
+class LlamaGuardConfig(hf.HFOptions, JudgeConfig):
+    """Options of the Llama Guard judges (``model_id`` defaults to the variant's checkpoint)."""
+
+    model_id: str = Field(LLAMA_GUARD_2.default_model, min_length=1, description="hub id or local directory")
     batch_size: int = Field(8, gt=0, description="records per forward pass")
+    max_length: int = Field(4096, gt=0, description="longest prompt in tokens; longer records get a per-record error")
+    p_unsafe: PUnsafe = Field(
+        "vocabulary", description="vocabulary: P('unsafe' first) over the whole vocabulary (the model cards); "
+                                  "two_token: renormalised over {safe, unsafe}")
     mode: Literal["logits", "generate"] = Field(
         "logits", description="logits: P(unsafe) from one forward pass; generate: parse the generated text")
     categories: bool = Field(True, description="logits mode: also ask unsafe records for their categories")
@@ -65,13 +67,20 @@ class LlamaGuardConfig(HFModelOptions, JudgeConfig):
         return self
 
 
+class LlamaGuard3Config(LlamaGuardConfig):
+    model_id: str = Field(LLAMA_GUARD_3.default_model, min_length=1, description="hub id or local directory")
+
+
+class LlamaGuard3VisionConfig(LlamaGuardConfig):
+    model_id: str = Field(LLAMA_GUARD_3_VISION.default_model, min_length=1, description="hub id or local directory")
+
+
 @register("llama_guard")
-class LlamaGuard(Judge):
+class LlamaGuard(LocalJudge):
     """Llama Guard 2 (S1–S11) on transformers; the variants below reuse everything but the tables."""
 
     metric = "policy_risk"
     version = "1"
-    offline = False  # needs the checkpoint's weights (a local path works on an offline server)
     description = "Llama Guard 2 8B: P(unsafe) of the response given the prompt, plus violated categories"
     Config = LlamaGuardConfig
     VARIANT: ClassVar[GuardVariant] = LLAMA_GUARD_2
@@ -85,34 +94,26 @@ class LlamaGuard(Judge):
     def __init__(self, config: LlamaGuardConfig | None = None) -> None:
         """Loads the checkpoint now (a missing model or extra fails before any record is read).
 
-        Without a config (``lam3 judges`` listing labels) nothing is loaded until the first score.
+        Without a config (``lam3 judges`` listing labels) nothing is loaded.
         """
-        super().__init__(config)
-        if not self.config.model:
-            self.config = self.config.model_copy(update={"model": self.VARIANT.default_model})
-        if self.config.image_root is not None and not self.VARIANT.multimodal:
+        if config is not None and config.image_root is not None and not self.VARIANT.multimodal:
             raise UserError("image_root only applies to the vision variant (llama_guard_3_vision)",
                             field="image_root")
-        self.model: Any = None
-        if config is not None:
-            self._load()
+        super().__init__(config)
 
-    def _load(self) -> None:
-        self.model, self.load_kwargs = load_pretrained(self.AUTO_MODEL, self.config)
-        self.processor = load_tokenizer(self.config, self.AUTO_TOKENIZER)
+    def load_weights(self) -> dict[str, Any]:
+        loaded = hf.load_model(self.AUTO_MODEL, self.config)
+        self.model = loaded.model
+        self.processor = hf.load_processor(self.config, self.AUTO_TOKENIZER)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:  # Llama 3 tokenizers ship without one; masked anyway
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.safe_id, self.unsafe_id = self._verdict_ids()
         self.use_template = self._use_chat_template()
-        self.loaded = describe_load(self.config, self.load_kwargs, self.model)
+        return loaded.record
 
     # -- set-up ------------------------------------------------------------------------------
-    @classmethod
-    def availability(cls) -> tuple[bool, str]:
-        return transformers_available()
-
     @property
     def labels(self) -> list[str]:
         return ["unsafe", *self.VARIANT.categories]
@@ -123,17 +124,17 @@ class LlamaGuard(Judge):
         for word in ("safe", "unsafe"):
             toks = self.tokenizer.encode(word, add_special_tokens=False)
             if not toks:
-                raise UserError(f"tokenizer of {self.config.model!r} cannot encode {word!r}", field="model")
+                raise UserError(f"tokenizer of {self.config.model_id!r} cannot encode {word!r}", field="model_id")
             ids.append(toks[0])
         if ids[0] == ids[1]:
-            raise UserError(f"'safe' and 'unsafe' start with the same token in {self.config.model!r}; "
-                            "P(unsafe) cannot be read from one token", field="model")
+            raise UserError(f"'safe' and 'unsafe' start with the same token in {self.config.model_id!r}; "
+                            "P(unsafe) cannot be read from one token", field="model_id")
         return ids[0], ids[1]
 
     def _use_chat_template(self) -> bool:
         has = bool(getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None))
         if self.config.prompt_format == "chat_template" and not has:
-            raise UserError(f"{self.config.model!r} has no chat template; use prompt_format: auto or builtin",
+            raise UserError(f"{self.config.model_id!r} has no chat template; use prompt_format: auto or builtin",
                             field="prompt_format")
         return has and self.config.prompt_format != "builtin"
 
@@ -175,7 +176,7 @@ class LlamaGuard(Judge):
                                  add_special_tokens=False)
         else:
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        device = input_device(self.model)
+        device = hf.input_device(self.model)
         return {k: v.to(device) for k, v in enc.items()}
 
     def _forward_last(self, enc: dict[str, Any], keep_cache: bool = False) -> tuple[Any, Any]:
@@ -251,22 +252,25 @@ class LlamaGuard(Judge):
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return texts, torch.log_softmax(out.logits[0].float(), dim=-1)
 
-    def _p_unsafe(self, logprobs: Any) -> tuple[list[float], list[float]]:
-        """P(unsafe) renormalised over {safe, unsafe}, and the raw mass of the two (a prompt-format check)."""
+    def _p_unsafe(self, logprobs: Any) -> tuple[list[float], list[float], list[bool]]:
+        """P(unsafe) as configured, the raw mass of {safe, unsafe} (a prompt-format check), and the greedy answer.
+
+        ``logprobs`` are log-softmax over the whole vocabulary at the first answer position, so
+        ``vocabulary`` is the model cards' P(unsafe) as it stands; ``two_token`` renormalises the
+        pair. The answer (True = unsafe) is which of the two the model ranks first — what greedy
+        generation writes when it answers in Llama Guard's format — whatever the score's definition.
+        """
         import torch
 
         pair = logprobs[:, [self.safe_id, self.unsafe_id]]
-        p = torch.softmax(pair, dim=-1)[:, 1]
+        if self.config.p_unsafe == "vocabulary":
+            p = pair[:, 1].exp()
+        else:
+            p = torch.softmax(pair, dim=-1)[:, 1]
         mass = pair.exp().sum(-1)
-        return p.tolist(), mass.tolist()
+        return p.tolist(), mass.tolist(), (pair[:, 1] > pair[:, 0]).tolist()
 
     # -- scoring -----------------------------------------------------------------------------
-    def load(self) -> dict[str, Any]:
-        """Load now (the score stage calls this before reading records); returns what was loaded."""
-        if self.model is None:
-            self._load()
-        return self.loaded
-
     def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
         """Judge a whole write batch: records sorted by prompt length, then ``batch_size`` per forward pass."""
         self.load()
@@ -305,7 +309,7 @@ class LlamaGuard(Judge):
             enc = self._encode(texts, images)
             if self.config.mode == "generate":
                 outputs, logprobs = self._generate(enc, self.config.max_new_tokens)
-                probs, mass = self._p_unsafe(logprobs)
+                probs, mass, _ = self._p_unsafe(logprobs)
                 answers: list[GuardAnswer | str] = []
                 for text in outputs:
                     try:
@@ -316,8 +320,8 @@ class LlamaGuard(Judge):
             else:
                 reuse = self.config.categories and not with_images
                 logprobs, cache = self._forward_last(enc, keep_cache=reuse)
-                probs, mass = self._p_unsafe(logprobs)
-                answers, raw = self._categories_for(rows, probs, images, enc, cache)
+                probs, mass, unsafe_first = self._p_unsafe(logprobs)
+                answers, raw = self._categories_for(rows, unsafe_first, images, enc, cache)
         per = sw.ms / len(rows)
         out = []
         for (i, _, _), p, m, answer, text in zip(rows, probs, mass, answers, raw):
@@ -327,7 +331,7 @@ class LlamaGuard(Judge):
             out.append((i, self._judgement(p, m, answer, text, per)))
         return out
 
-    def _categories_for(self, rows: list[tuple[int, str, Any]], probs: list[float], images: list[Any] | None,
+    def _categories_for(self, rows: list[tuple[int, str, Any]], unsafe_first: list[bool], images: list[Any] | None,
                         enc: dict[str, Any], cache: Any) -> tuple[list[GuardAnswer | str], list[str | None]]:
         """Categories for the records judged unsafe, by a short greedy generation after 'unsafe\\n'.
 
@@ -339,8 +343,8 @@ class LlamaGuard(Judge):
         tokens, and (text variants) continues from the verdict pass's KV cache, so no
         prompt is read twice.
         """
-        # the gate is the model's own greedy answer (unsafe more probable than safe), never a threshold
-        answers: list[GuardAnswer | str] = [GuardAnswer("unsafe" if p > 0.5 else "safe", [], []) for p in probs]
+        # the gate is the model's own greedy answer (unsafe ranked above safe), never a threshold on P(unsafe)
+        answers: list[GuardAnswer | str] = [GuardAnswer("unsafe" if u else "safe", [], []) for u in unsafe_first]
         raw: list[str | None] = [None] * len(rows)
         unsafe = [k for k, a in enumerate(answers) if isinstance(a, GuardAnswer) and a.verdict == "unsafe"]
         if not unsafe or not self.config.categories:
@@ -367,9 +371,10 @@ class LlamaGuard(Judge):
         details: dict[str, Any] = {
             "verdict": answer.verdict, "categories": answer.categories,
             "category_names": [self.VARIANT.categories[c] for c in answer.categories],
-            "p_unsafe": p, "verdict_token_mass": round(mass, 6), "mode": self.config.mode,
+            "p_unsafe": p, "p_unsafe_definition": self.config.p_unsafe, "verdict_token_mass": round(mass, 6),
+            "mode": self.config.mode,
             "prompt_format": "chat_template" if self.use_template else "builtin",
-            "variant": self.VARIANT.key, "model": self.config.model, "revision": self.config.revision}
+            "variant": self.VARIANT.key, **self.identity()}
         if answer.unparsed:
             details["unparsed"] = answer.unparsed
         if raw is not None:
@@ -377,12 +382,6 @@ class LlamaGuard(Judge):
         # generate mode: the generated text decides (a label-type judge); logits mode: fusion thresholds P(unsafe)
         verdict = {"policy_risk": answer.verdict == "unsafe"} if self.config.mode == "generate" else None
         return self.judgement(scores, verdict=verdict, latency_ms=latency_ms, details=details)
-
-    def close(self) -> None:
-        self.model = None
-        import gc
-
-        gc.collect()
 
 
 class _RecordError(Exception):
@@ -394,6 +393,7 @@ class LlamaGuard3(LlamaGuard):
     """Llama Guard 3 8B (S1–S14)."""
 
     description = "Llama Guard 3 8B: P(unsafe) of the response given the prompt, plus violated categories (S1–S14)"
+    Config = LlamaGuard3Config
     VARIANT = LLAMA_GUARD_3
     label_maps = {"policy_risk": dict(LLAMA_GUARD_3.to_policy)}
 
@@ -403,6 +403,7 @@ class LlamaGuard3Vision(LlamaGuard):
     """Llama Guard 3 11B Vision (S1–S13): also sees the record's image (at most one)."""
 
     description = "Llama Guard 3 11B Vision: judges the response given the prompt and its image (S1–S13)"
+    Config = LlamaGuard3VisionConfig
     VARIANT = LLAMA_GUARD_3_VISION
     AUTO_MODEL = "AutoModelForImageTextToText"
     AUTO_TOKENIZER = "AutoProcessor"

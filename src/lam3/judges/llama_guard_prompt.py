@@ -90,9 +90,6 @@ LLAMA_GUARD_3_VISION = GuardVariant(
     tail=" <|eot_id|><|start_header_id|>assistant<|end_header_id|>", answer_prefix="\n\n",
     multimodal=True, image_tag="<|image|> ")
 
-VARIANTS = {v.key: v for v in (LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_3_VISION)}
-
-
 class MalformedOutput(ValueError):
     """The guard's text is not 'safe' or 'unsafe' + a category line."""
 

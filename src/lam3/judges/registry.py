@@ -27,11 +27,20 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.profanity",
     "lam3.judges.keyword_risk",
     "lam3.judges.refusal",
+    "lam3.judges.detoxify",
     "lam3.judges.hf_classifier",
     "lam3.judges.perspective",
+    "lam3.judges.openai_moderation",
     "lam3.judges.llama_guard",
     "lam3.judges.zero_shot",
 )
+MERGED: dict[str, str] = {
+    "hf_text_classification": "use judge: hf_classifier (same model and loop; metric: social_toxicity is its "
+                              "default, label_map maps the model's labels; `model:` is now `model_id:`)",
+    "safety_classifier": "use judge: hf_classifier with metric: policy_risk and your label_map "
+                         "(`model:` is now `model_id:`); in the ensemble config give it metrics: [policy_risk]",
+}
+"""Wave-1 judge names that were merged into another judge: an error with the way over, never a silent alias."""
 
 _REGISTRY: dict[str, type[Judge]] = {}
 _loaded = False
@@ -70,6 +79,8 @@ def all_judges() -> dict[str, type[Judge]]:
 def get(name: str) -> type[Judge]:
     """The class registered under ``name``; an unknown name is a UserError that suggests the closest."""
     _load_all()
+    if name in MERGED and name not in _REGISTRY:
+        raise UserError(f"judge {name!r} was merged into 'hf_classifier': {MERGED[name]}")
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -99,7 +110,8 @@ def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.No
         raise validation_error(exc, path, node, prefix=loc) from None
     try:
         return cls(config)
-    except UserError as exc:  # e.g. a missing API key: say which config entry needs it
+    except UserError as exc:  # e.g. a missing API key or checkpoint: say which config entry needs it
         if exc.path is not None or path is None:
             raise
-        raise ConfigError(str(exc), **where) from None
+        inner = loc + (exc.field,) if exc.field else loc + ("judge",)
+        raise type(exc)(exc.message, path=path, line=line_of(node, inner), field=dotted(inner)) from None

@@ -1,4 +1,9 @@
-"""Shared machinery for judges that sit behind an HTTP API (Perspective, OpenAI Moderation).
+"""The one remote-judge base: judges that sit behind an HTTP API (Perspective, OpenAI Moderation).
+
+:class:`RemoteJudge` is the judge side every such judge shares: the key from the
+environment, the runner's life cycle, the per-record loop (a record that cannot be sent
+becomes that record's error) and the switch to a fallback judge when the endpoint is
+gone. A subclass says how to prepare, send and read one record.
 
 A remote judge sends one request per record. :class:`RemoteRunner` does the
 parts every such judge needs, once:
@@ -14,14 +19,16 @@ parts every such judge needs, once:
 * bounded concurrency (a semaphore) and an ``httpx.AsyncClient`` with timeouts;
 * retries with ``tenacity``: exponential backoff with jitter, never sooner than
   a ``Retry-After`` / ``retry-after-ms`` header asks, on 429/408/425/5xx,
-  connection errors, timeouts and malformed JSON; after ``max_attempts`` the
-  record gets an error string and the run goes on;
+  connection errors, timeouts and a 2xx body that is not JSON at all (a reply cut
+  short in transit); after ``max_attempts`` the record gets an error string and the
+  run goes on. A JSON reply that breaks the API's contract (:class:`BadResponse`) is
+  *not* retried: asking again gets the same answer, so the record gets the error at once;
 * run-stopping failures (401/403: the key is wrong; 404/410: the endpoint is
   gone) stop sending at once, so a bad key does not burn the whole file;
 * the API key is added to a request only when it is sent, and every error
   string is passed through :func:`lam3.secrets.redact` with the key.
 
-Providers stay synchronous (``score(batch)``): the runner owns a private event
+Judges stay synchronous (``score(batch)``): the runner owns a private event
 loop on a daemon thread, so it works from scripts and from inside notebooks
 that already run a loop, and its rate limiter spans batch boundaries.
 """
@@ -34,16 +41,20 @@ import logging
 import math
 import threading
 import time
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lam3.errors import ConfigError
-from lam3.judges.base import JudgeConfig
+from lam3.config import dotted
+from lam3.errors import ConfigError, UserError
+from lam3.judges import registry
+from lam3.judges.base import Judge, JudgeConfig, ScoreInput
+from lam3.records import Judgement
 from lam3.secrets import env_secret, redact
 
 log = logging.getLogger(__name__)
@@ -57,6 +68,7 @@ SPACING_TOLERANCE = 0.05
 
 T = TypeVar("T")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 def remote_availability() -> tuple[bool, str]:
@@ -133,19 +145,19 @@ class RemoteFailure(Exception):
 
 
 class Retryable(RemoteFailure):
-    """Worth another try (429, 5xx, timeout, dropped connection, malformed reply)."""
+    """Worth another try (429, 5xx, timeout, dropped connection, a body cut short)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class BadResponse(Retryable):
-    """HTTP 2xx whose body is not what the API's contract promises."""
-
-
 class RecordError(RemoteFailure):
     """This record cannot be judged (e.g. HTTP 400 COMMENT_TOO_LONG); the others can."""
+
+
+class BadResponse(RecordError):
+    """HTTP 2xx JSON that is not what the API's contract promises: not transient, so never retried."""
 
 
 FatalKind = Literal["auth", "gone"]
@@ -401,6 +413,8 @@ class RemoteRunner:
             out.error = self.redact(f"gave up after {out.attempts} attempt(s): {exc}")
         except Fatal as exc:
             out.error, out.fatal = self.redact(str(exc)), exc.kind
+        except BadResponse as exc:
+            out.error = self.redact(f"malformed reply (not retried): {exc}")
         except RecordError as exc:
             out.error = self.redact(str(exc))
         except Exception as exc:  # a bug in parsing one reply must not sink the batch
@@ -439,8 +453,8 @@ class RemoteRunner:
     def _classify(self, item: Any, status: int, headers: Mapping[str, str], content: bytes, api: _Api) -> Any:
         body = _json_or_none(content)
         if 200 <= status < 300:
-            if body is None:
-                raise BadResponse(f"HTTP {status} with a malformed JSON body ({len(content)} bytes)")
+            if body is None:  # cut short or garbled in transit: the next reply may well be whole
+                raise Retryable(f"HTTP {status} with a body that is not JSON ({len(content)} bytes)")
             return api.parse(item, body)
         shown = body if body is not None else content[:300].decode("utf-8", "replace")
         message = f"HTTP {status} {api.describe(status, shown)}".rstrip()
@@ -460,18 +474,190 @@ class RemoteRunner:
         raise RecordError(message)
 
 
-def ensure_float_score(value: Any, where: str) -> float:
-    """A probability from an API reply, or :class:`BadResponse` naming where it should have been."""
+Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
+"""A score in an API reply: a JSON number in [0, 1] (a string, bool or NaN breaks the contract)."""
+
+
+class ReplyModel(BaseModel):
+    """Base of the API reply models: the fields LAM3 reads are typed; others the API adds are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def parse_reply(model: type[M], body: Any) -> M:
+    """A 2xx JSON body read into the API's reply model, or :class:`BadResponse` naming the first broken field."""
     try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise BadResponse(f"reply has no numeric {where}") from None
-    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise BadResponse(f"reply's {where} = {score!r} is not a probability")
-    return score
+        return model.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = dotted(tuple(err["loc"])) or "the reply"
+        raise BadResponse(f"{where}: {err['msg']} (got {str(err.get('input'))[:60]!r})") from None
+
+
+# --- the judge side -------------------------------------------------------------------------
+
+FallbackEvent = Literal["sunset", "gone"]
+
+
+def check_fallback(spec: dict[str, Any] | None, *, judge: str, metric: str) -> dict[str, Any] | None:
+    """Validate a ``fallback:`` judge entry (a ValueError names the bad key): same metric, usable here, valid options."""
+    if spec is None:
+        return None
+    if "judge" not in spec:
+        raise ValueError("needs a 'judge:' key, e.g. {judge: detoxify}")
+    if "key" in spec:
+        raise ValueError("'key' is not allowed in a fallback: its judgements stay under this judge's key")
+    name = spec["judge"]
+    if name == judge:
+        raise ValueError(f"{judge} cannot fall back to itself")
+    try:
+        fallback_cls = registry.get(name)
+    except UserError as exc:
+        raise ValueError(f"judge: {exc}") from None
+    if fallback_cls.metric != metric:
+        raise ValueError(f"judge {name!r} judges {fallback_cls.metric}, not {metric}")
+    ok, why = fallback_cls.availability()
+    if not ok:
+        raise ValueError(f"judge {name!r} is not usable here: {why}")
+    try:
+        fallback_cls.Config.model_validate({k: v for k, v in spec.items() if k != "judge"})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ValueError(f"{dotted(tuple(err['loc']))}: {msg}") from None
+    return spec
+
+
+class RemoteJudge(Judge):
+    """A judge behind a web API: one request per record through :class:`RemoteRunner`.
+
+    Subclasses name the key's environment variable (``KEY_ENV``) and implement
+    :meth:`prepare` (client-side checks that would only waste quota), :meth:`request`,
+    :meth:`parse` and :meth:`judged`; :meth:`fallback_spec` opts into a fallback judge.
+    """
+
+    offline = False
+    remote = True
+    KEY_ENV: ClassVar[str]
+    config: RemoteConfig
+
+    def __init__(self, config: RemoteConfig | None = None) -> None:
+        super().__init__(config)
+        self.runner: RemoteRunner | None = None
+        self.fallback: Judge | None = None
+        self.fallback_reason: str | None = None
+        self._key: str | None = None
+        if config is not None:  # built to score: a missing key fails now (no config = introspection)
+            self.activate()
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        return remote_availability()
+
+    @property
+    def key(self) -> str:
+        """The API key, for :meth:`request` only (never stored anywhere else, redacted from every error)."""
+        if self._key is None:
+            raise RuntimeError(f"{self.name}: no key (activate() first)")
+        return self._key
+
+    def activate(self) -> None:
+        """Decide once per run how to score: the API (reads the key) unless a fallback already took over."""
+        if self.runner is None and self.fallback is None:
+            self._key = require_key(self.KEY_ENV, self.name)
+            self.runner = RemoteRunner(self.config, name=self.name, secrets=(self._key,))
+
+    # -- what a subclass says about its API ------------------------------------------------------
+    @abstractmethod
+    def prepare(self, item: ScoreInput) -> tuple[Any, dict[str, Any]]:
+        """(what to send, notes for details) for one record; raise :class:`RecordError` to not send it."""
+
+    @abstractmethod
+    def request(self, prepared: Any) -> Request:
+        """The HTTP request for one prepared record (the key goes in here)."""
+
+    @abstractmethod
+    def parse(self, prepared: Any, body: Any) -> Any:
+        """A 2xx JSON body → the reply, or :class:`BadResponse`."""
+
+    @abstractmethod
+    def describe_error(self, status: int, body: Any) -> str:
+        """One line for an API error body."""
+
+    @abstractmethod
+    def judged(self, reply: Any, details: dict[str, Any], latency_ms: float | None) -> Judgement:
+        """The judgement of one parsed reply (``details`` already holds the notes and attempts)."""
+
+    def fatal_hint(self, status: int, body: Any) -> FatalKind | None:
+        """Run-stopping errors an API reports with another status (see :meth:`RemoteRunner.map`)."""
+        return None
+
+    def fallback_spec(self, event: FallbackEvent) -> dict[str, Any] | None:
+        """The judge entry that scores instead after ``event`` (None: no fallback, the records get errors)."""
+        return None
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        self.activate()
+        if self.runner is None:
+            return self.fallback_score(batch)
+        results: list[Judgement | None] = [None] * len(batch)
+        todo: list[tuple[int, Any, dict[str, Any]]] = []
+        for i, item in enumerate(batch):
+            try:
+                prepared, notes = self.prepare(item)
+            except RecordError as exc:
+                results[i] = self.failure(str(exc))
+                continue
+            todo.append((i, prepared, notes))
+        outcomes = self.runner.map([p for _, p, _ in todo], build=self.request, parse=self.parse,
+                                   describe=self.describe_error, fatal_hint=self.fatal_hint)
+        gone: list[int] = []
+        for (i, _, notes), out in zip(todo, outcomes):
+            if out.fatal == "gone" and self.fallback_spec("gone") is not None:
+                gone.append(i)
+            elif out.error is not None or out.value is None:
+                results[i] = self.failure(out.error or "no reply", latency_ms=out.latency_ms)
+            else:
+                results[i] = self.judged(out.value, {**notes, "attempts": out.attempts}, out.latency_ms)
+        if gone:
+            assert self.runner.fatal is not None
+            self.switch_to_fallback("gone", f"endpoint gone ({self.runner.fatal[1]})")
+            for i, judged in zip(gone, self.fallback_score([batch[i] for i in gone])):
+                results[i] = judged
+        if self.fallback is not None:  # the endpoint is gone: later batches go straight to the fallback
+            self.runner.close()
+            self.runner = None
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            raise RuntimeError(f"internal error: no judgement for batch positions {missing}")
+        return [r for r in results if r is not None]
+
+    def switch_to_fallback(self, event: FallbackEvent, reason: str) -> None:
+        """Build the fallback judge (once) and score with it from now on."""
+        spec = self.fallback_spec(event)
+        if self.fallback is None and spec is not None:
+            self.fallback = registry.build(dict(spec), loc=("fallback",))
+            self.fallback_reason = reason
+            log.warning("%s: %s; scoring with fallback judge %r instead", self.name, reason, self.fallback.name)
+
+    def fallback_score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        """The fallback's judgements: its own judge name, labels and version, and whom they stand in for."""
+        assert self.fallback is not None
+        note = {"fallback_for": self.name, "fallback_reason": self.fallback_reason}
+        return [j.model_copy(update={"details": {**j.details, **note}}) for j in self.fallback.score(batch)]
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        if self.fallback is not None:
+            self.fallback.close()
 
 
 __all__ = [
-    "BadResponse", "Fatal", "Outcome", "RecordError", "RemoteConfig", "RemoteRunner", "Request", "Retryable",
-    "ensure_float_score", "http_url", "parse_retry_after", "remote_availability", "require_key",
+    "BadResponse", "Fatal", "Outcome", "Probability", "RecordError", "RemoteConfig", "RemoteJudge", "RemoteRunner",
+    "ReplyModel", "Request",
+    "Retryable", "WindowGuard", "check_fallback", "http_url", "parse_reply", "parse_retry_after",
+    "remote_availability", "require_key",
 ]

@@ -33,7 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lam3.models.config import TORCH_DTYPES, GenerationConfig, ModelConfig
+from lam3 import hf
+from lam3.errors import ConfigError
+from lam3.models.config import GenerationConfig, ModelConfig
 
 
 @dataclass
@@ -67,8 +69,6 @@ class MLLM(ABC):
 
     def __init__(self, config: ModelConfig, generation: GenerationConfig, model: Any, processor: Any, *,
                  load_record: dict[str, Any] | None = None) -> None:
-        from lam3.errors import ConfigError
-
         model_type = getattr(model.config, "model_type", None)
         if model_type != self.model_type:
             raise ConfigError(f"{config.model_id!r} is a {model_type!r} checkpoint, not {self.model_type!r}",
@@ -82,43 +82,18 @@ class MLLM(ABC):
     # --- loading -----------------------------------------------------------------------------
     @classmethod
     def load(cls, config: ModelConfig, generation: GenerationConfig, *, source: Any = None) -> MLLM:
-        """Load weights + processor through ``from_pretrained`` with every knob of ``config``.
+        """Load weights + processor through :func:`lam3.hf.load_model` with every knob of ``config``.
 
         ``source`` (the config file's path) is named in errors.
         """
-        import transformers
-        from transformers import AutoConfig, AutoProcessor
-
-        from lam3.errors import ConfigError
-        from lam3.models import loading
-
-        quantization = loading.resolve_quantization(config, source)
-        kwargs = loading.from_pretrained_kwargs(config, quantization, source)
-        model_cls = getattr(transformers, cls.model_class)
-        try:
-            # check the checkpoint's architecture before loading any weights
-            model_type = AutoConfig.from_pretrained(config.model_id, **loading.processor_kwargs(config)).model_type
-            if model_type != cls.model_type:
-                raise ConfigError(f"{config.model_id!r} is a {model_type!r} checkpoint, not {cls.model_type!r}",
-                                  path=source, field="model.architecture")
-            model = model_cls.from_pretrained(config.model_id, **kwargs)
-            processor = AutoProcessor.from_pretrained(config.model_id, **loading.processor_kwargs(config))
-        except OSError as exc:
-            raise loading.load_failure(config, exc, source) from exc
-        record = {
-            "model_id": config.model_id,
-            "revision": config.revision,
-            "commit": loading.resolved_commit(config),
-            "local_files_only": config.local_files_only,
-            "device_map": config.device_map,
-            "hf_device_map": {k: str(v) for k, v in (getattr(model, "hf_device_map", None) or {}).items()} or None,
-            "precision": config.precision,
-            "dtype": TORCH_DTYPES[config.precision],
-            "attn_implementation": getattr(model.config, "_attn_implementation", config.attn_implementation),
-            "quantization": quantization,
-            "transformers": transformers.__version__,
-        }
-        return cls(config, generation, model, processor, load_record=record)
+        # check the checkpoint's architecture before loading any weights
+        model_type = hf.load_processor(config, "AutoConfig", source=source, prefix="model.").model_type
+        if model_type != cls.model_type:
+            raise ConfigError(f"{config.model_id!r} is a {model_type!r} checkpoint, not {cls.model_type!r}",
+                              path=source, field="model.architecture")
+        loaded = hf.load_model(cls.model_class, config, source=source, prefix="model.")
+        processor = hf.load_processor(config, "AutoProcessor", source=source, prefix="model.")
+        return cls(config, generation, loaded.model, processor, load_record=loaded.record)
 
     # --- identity --------------------------------------------------------------------------------
     @property

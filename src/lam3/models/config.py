@@ -1,7 +1,7 @@
 """Model, generation and ``lam3 generate`` settings (YAML → pydantic, unknown keys are errors).
 
-Every field here reaches ``from_pretrained`` or ``generate`` (see :mod:`lam3.models.loading`
-and :mod:`lam3.models.base`); settings that contradict each other — a temperature with
+Every field here reaches ``from_pretrained`` (through :mod:`lam3.hf`, the one loader) or
+``generate`` (:mod:`lam3.models.base`); settings that contradict each other — a temperature with
 ``do_sample: false``, ``min_new_tokens > max_new_tokens``, quantization details with
 quantization off — are validation errors, because a knob that is silently ignored is the
 worst bug this project can have. Defaults are the LAM3 log's.
@@ -14,57 +14,26 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lam3.config import StrictModel
-from lam3.hf import DTYPE_NAMES
+from lam3.hf import AttnImplementation, HFOptions, Precision, QuantizationConfig
 
-Precision = Literal["bf16", "fp16", "fp32"]
 Architecture = Literal["llava", "idefics2"]
 
-TORCH_DTYPES = DTYPE_NAMES  # precision name -> torch dtype name (one table, in lam3.hf)
 
+class ModelConfig(HFOptions):
+    """Which checkpoint to load and how: :class:`lam3.hf.HFOptions` plus the wrapper's architecture.
 
-class QuantizationConfig(StrictModel):
-    """bitsandbytes quantization. ``enabled: auto`` quantizes only where bitsandbytes + CUDA exist.
-
-    The YAML shorthands ``quantization: false`` / ``true`` / ``auto`` set ``enabled`` alone.
+    The loading vocabulary is the one every local judge uses; only the defaults differ (the LAM3
+    log's): the whole accelerate device map, bf16 weights, 4-bit nf4 with double quantization and
+    bf16 compute, and sdpa attention.
     """
-
-    enabled: bool | Literal["auto"] = True
-    bits: Literal[4, 8] = 4
-    quant_type: Literal["nf4", "fp4"] = "nf4"
-    use_double_quant: bool = True
-    compute_dtype: Precision = "bf16"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, (bool, str)):
-            if isinstance(data, str) and data not in ("auto",):
-                raise ValueError("use true, false, auto or a mapping with 'enabled'")
-            return {"enabled": data}
-        return data
-
-    @model_validator(mode="after")
-    def _consistent(self) -> QuantizationConfig:
-        details = self.model_fields_set - {"enabled"}
-        if self.enabled is False and details:
-            raise ValueError(f"{', '.join(sorted(details))} set but quantization is disabled (enabled: false)")
-        if self.bits == 8 and details & {"quant_type", "use_double_quant", "compute_dtype"}:
-            raise ValueError("quant_type / use_double_quant / compute_dtype only apply to 4-bit quantization")
-        return self
-
-
-class ModelConfig(StrictModel):
-    """Which checkpoint to load and how: each field is a ``from_pretrained`` argument (see loading.py)."""
 
     architecture: Architecture = Field(description="which wrapper: llava (LLaVA-1.5) or idefics2")
     model_id: str = Field(min_length=1, description="hub id (org/name) or a local directory")
-    revision: str | None = Field(None, description="branch, tag or commit on the hub; pin a commit for a paper")
-    local_files_only: bool = Field(False, description="never touch the network; use the local HF cache only")
-    cache_dir: str | None = Field(None, description="HF cache directory (default: HF_HOME's)")
-    device_map: str | dict[str, Any] | None = Field("auto", description="accelerate device map, e.g. auto, cpu, cuda:0")
+    device_map: str | dict[str, Any] | None = Field(
+        "auto", description="accelerate device map, e.g. auto, cpu, cuda:0; null: one device, CUDA when present")
     precision: Precision = "bf16"
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
-    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] = "sdpa"
+    attn_implementation: AttnImplementation | None = "sdpa"
 
 
 class GenerationConfig(StrictModel):

@@ -72,7 +72,3 @@ class PerSampleSampler:
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, chosen.to(scores.device), 0.0)
         return out
-
-    def describe(self) -> dict[str, Any]:
-        return {"sampler": "lam3.per_sample_seeded", "temperature": self.temperature, "top_p": self.top_p,
-                "top_k": self.top_k}

@@ -1,6 +1,8 @@
 """Optional vLLM backend for LLaVA-1.5 (extra ``vllm``): same requests, records and settings as HF.
 
-vLLM does not serve IDEFICS2 (an error says so: use ``backend: hf``). Every setting maps to
+vLLM does not serve IDEFICS2 (an error says so: use ``backend: hf``). The model options are the
+one vocabulary of :class:`lam3.hf.HFOptions` (``precision: auto`` resolves as it does for HF: bf16
+on the GPU vLLM needs). Every setting maps to
 vLLM's documented API — ``LLM(model=, revision=, tokenizer_revision=, dtype=, seed=,
 download_dir=)`` and per-request ``SamplingParams(max_tokens=, min_tokens=, temperature=, top_p=,
 top_k=, repetition_penalty=, seed=)`` — and settings vLLM cannot honour (bitsandbytes details,
@@ -18,7 +20,8 @@ from typing import Any
 
 from lam3.errors import ConfigError, DependencyError
 from lam3.models.base import Output, Request
-from lam3.models.config import TORCH_DTYPES, GenerationConfig, ModelConfig
+from lam3.hf import dtype_name
+from lam3.models.config import GenerationConfig, ModelConfig
 from lam3.models.llava import PROMPT_TEMPLATE
 
 
@@ -52,7 +55,7 @@ class VllmLlava:
         if config.architecture != "llava":
             raise ConfigError(f"vLLM does not support {config.architecture}; use backend: hf", field="backend")
         return {"model": config.model_id, "revision": config.revision, "tokenizer_revision": config.revision,
-                "dtype": TORCH_DTYPES[config.precision], "seed": generation.seed,
+                "dtype": dtype_name(config.precision), "seed": generation.seed,
                 "download_dir": config.cache_dir}
 
     @classmethod

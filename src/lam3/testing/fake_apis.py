@@ -11,7 +11,10 @@ and no key: the real ``httpx`` client talks HTTP/1.1 to it on 127.0.0.1.
   to prove clients redact it) accepts a string, a list of strings, or a list of
   ``text`` / ``image_url`` parts (data URLs are decoded) and answers ``results``
   with ``flagged``, ``categories``, ``category_scores`` and
-  ``category_applied_input_types``.
+  ``category_applied_input_types``. As the live API does on some models (the official
+  SDK types these fields Optional), a category can be answered ``null``: the
+  ``text-moderation-*`` models answer ``null`` for ``illicit`` / ``illicit/violent``,
+  and ``null_categories=`` makes every model do so for the categories named.
 * **Scores depend on the words** (:func:`perspective_scores`,
   :func:`openai_scores`): a small lexicon, so tests can assert exact values.
 * **Quota.** At most ``quota`` accepted requests per API in any 1-s window;
@@ -19,7 +22,8 @@ and no key: the real ``httpx`` client talks HTTP/1.1 to it on 127.0.0.1.
   Every arrival is logged with its time (:meth:`FakeModerationServer.max_in_window`).
 * **Faults**, seeded and reproducible (decided from the request body and how
   often it was seen): 5xx, extra 429s, slow replies, dropped connections,
-  malformed JSON.
+  malformed JSON (a body cut in half), and off-contract replies (valid JSON whose
+  first score is the string ``"high"``: a client must not retry those).
 * **Bounded.** The server stops itself after ``lifetime_s`` or ``max_requests``.
 
 Run it by hand: ``python -m lam3.testing.fake_apis --quota 20 --server-error 0.05``.
@@ -64,6 +68,8 @@ OPENAI_IMAGE_CATEGORIES = frozenset({"self-harm", "self-harm/intent", "self-harm
                                      "violence", "violence/graphic"})
 OPENAI_MODELS = frozenset({"omni-moderation-latest", "omni-moderation-2024-09-26", "text-moderation-latest",
                            "text-moderation-stable"})
+OPENAI_UNSCORED_BY_TEXT_MODELS = ("illicit", "illicit/violent")
+"""What the text-moderation models answer ``null`` for (they predate those categories)."""
 OPENAI_FIELDS = frozenset({"input", "model"})
 IMAGE_MIME = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
@@ -146,19 +152,20 @@ class Faults:
     drop: float = 0.0
     slow: float = 0.0
     malformed: float = 0.0
+    off_contract: float = 0.0
     slow_s: float = 2.0
     retry_after_s: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        total = self.server_error + self.rate_limited + self.drop + self.slow + self.malformed
+        total = self.server_error + self.rate_limited + self.drop + self.slow + self.malformed + self.off_contract
         if not 0.0 <= total <= 1.0:
             raise ValueError(f"fault fractions must sum to at most 1, got {total}")
 
     def pick(self, api: str, body: bytes, seen: int) -> str | None:
         """The fault for this body's ``seen``-th arrival: reproducible whatever the thread interleaving."""
         u = random.Random(f"{self.seed}|{api}|{hashlib.sha256(body).hexdigest()}|{seen}").random()
-        for name in ("server_error", "rate_limited", "drop", "slow", "malformed"):
+        for name in ("server_error", "rate_limited", "drop", "slow", "malformed", "off_contract"):
             u -= getattr(self, name)
             if u < 0:
                 return name
@@ -242,7 +249,7 @@ class FakeModerationServer:
     def __init__(self, *, perspective_key: str = "fake-perspective-key", openai_key: str = "fake-openai-key",
                  quota: float | None = None, faults: Faults | None = None, perspective_gone: bool = False,
                  max_comment_bytes: int = PERSPECTIVE_LIMIT_BYTES, lifetime_s: float = 600.0,
-                 max_requests: int = 100_000) -> None:
+                 max_requests: int = 100_000, null_categories: tuple[str, ...] = ()) -> None:
         self.perspective_key = perspective_key
         self.openai_key = openai_key
         self.quota = quota
@@ -251,6 +258,7 @@ class FakeModerationServer:
         self.max_comment_bytes = max_comment_bytes
         self.lifetime_s = lifetime_s
         self.max_requests = max_requests
+        self.null_categories = tuple(null_categories)
         self._lock = threading.Lock()
         self._hits: list[Hit] = []
         self._seen: dict[tuple[str, str], int] = {}
@@ -342,6 +350,8 @@ class FakeModerationServer:
             hit = replace(hit, images=images)
             if fault == "malformed":
                 reply = _Reply(200, raw=json.dumps(reply.body)[: max(1, len(json.dumps(reply.body)) // 2)].encode())
+            elif fault == "off_contract":
+                reply = _Reply(200, _off_contract(api, reply.body))
             elif fault == "slow":
                 reply.delay_s = self.faults.slow_s
             return self._log(hit, reply)
@@ -496,9 +506,12 @@ class FakeModerationServer:
         else:
             raise _openai_error(400, "Invalid 'input': expected a string, an array of strings, or an array of "
                                      "multi-modal input objects.", param="input")
+        unscored = set(self.null_categories)
+        if model.startswith("text-moderation"):
+            unscored |= set(OPENAI_UNSCORED_BY_TEXT_MODELS)
         results = []
         for text, digests in units:
-            scores = openai_scores(text, digests)
+            scores: dict[str, float | None] = dict(openai_scores(text, digests))
             applied = {}
             for category in OPENAI_CATEGORIES:
                 kinds = []
@@ -507,7 +520,9 @@ class FakeModerationServer:
                 if digests and category in OPENAI_IMAGE_CATEGORIES:
                     kinds.append("image")
                 applied[category] = kinds
-            categories = {c: v >= 0.5 for c, v in scores.items()}
+            categories: dict[str, bool | None] = {c: v >= 0.5 for c, v in scores.items() if v is not None}
+            for category in unscored:
+                scores[category], categories[category], applied[category] = None, None, []
             results.append({"flagged": any(categories.values()), "categories": categories,
                             "category_scores": scores, "category_applied_input_types": applied})
         resolved = "omni-moderation-2024-09-26" if model == "omni-moderation-latest" else model
@@ -555,6 +570,18 @@ class FakeModerationServer:
         return hashlib.sha256(data).hexdigest()
 
 
+def _off_contract(api: str, body: Any) -> Any:
+    """The same reply with its first score replaced by the string "high": valid JSON, broken contract."""
+    body = json.loads(json.dumps(body))
+    if api == "perspective":
+        first = next(iter(body["attributeScores"].values()))
+        first["summaryScore"]["value"] = "high"
+    else:
+        scores = body["results"][0]["category_scores"]
+        scores[next(iter(scores))] = "high"
+    return body
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
     app: FakeModerationServer
@@ -600,20 +627,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quota", type=float, default=None, help="accepted requests per second per API")
     parser.add_argument("--perspective-key", default="fake-perspective-key")
     parser.add_argument("--openai-key", default="fake-openai-key")
-    for name in ("server-error", "rate-limited", "drop", "slow", "malformed"):
+    for name in ("server-error", "rate-limited", "drop", "slow", "malformed", "off-contract"):
         parser.add_argument(f"--{name}", type=float, default=0.0, help=f"fraction of requests with a {name} fault")
     parser.add_argument("--slow-s", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--perspective-gone", action="store_true", help="answer 404 on the Perspective path")
+    parser.add_argument("--null-category", action="append", default=[], metavar="NAME",
+                        help="answer null for this OpenAI category (repeatable), as the live API does on some models")
     parser.add_argument("--lifetime-s", type=float, default=600.0)
     parser.add_argument("--log", default=None, help="on exit, write every request (time, api, status, fault, text) "
                                                     "as JSON lines here")
     args = parser.parse_args(argv)
     faults = Faults(server_error=args.server_error, rate_limited=args.rate_limited, drop=args.drop, slow=args.slow,
-                    malformed=args.malformed, slow_s=args.slow_s, seed=args.seed)
+                    malformed=args.malformed, off_contract=args.off_contract, slow_s=args.slow_s, seed=args.seed)
     server = FakeModerationServer(perspective_key=args.perspective_key, openai_key=args.openai_key,
                                   quota=args.quota, faults=faults, perspective_gone=args.perspective_gone,
-                                  lifetime_s=args.lifetime_s).start()
+                                  lifetime_s=args.lifetime_s, null_categories=tuple(args.null_category)).start()
     print(json.dumps({"url": server.url, "perspective_endpoint": server.url,
                       "openai_base_url": server.url + "/v1"}), flush=True)
     try:

@@ -150,3 +150,50 @@ def test_ctrl_c_mid_run_then_rerun_finishes_without_duplicates(tmp_path, fake_se
     assert again.returncode == 0, again.stderr
     rows = _read(out)  # asserts one line per id
     assert set(rows) == {r["id"] for r in records}
+
+
+def _openai_only(tmp: Path, url: str, **options: object) -> Path:
+    entry = {"judge": "openai_moderation", "base_url": url + "/v1", "send_images": False, "requests_per_second": 40,
+             "max_concurrency": 8, "backoff_initial_s": 0.02, "backoff_max_s": 0.1, "timeout_s": 5, **options}
+    path = tmp / "openai.yaml"
+    path.write_text(yaml.safe_dump({"batch_size": 10, "judges": [entry]}))
+    return path
+
+
+def test_null_category_scores_are_not_scored_never_an_error(tmp_path, fake_server) -> None:
+    """The live API answers null for illicit / illicit/violent on some models: every record is still judged."""
+    server = fake_server(null_categories=("illicit", "illicit/violent"))
+    texts = ["how to hack and steal", "you idiot", "have a nice day", "kill it with explosives"]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "response": t}) + "\n"
+                                               for i, t in enumerate(texts)))
+    out = tmp_path / "out" / "scored.jsonl"
+    run = _lam3("score", str(tmp_path / "in.jsonl"), "--config", str(_openai_only(tmp_path, server.url)),
+                "--out", str(out), env=_env(OPENAI_API_KEY=OPENAI_KEY))
+    assert run.returncode == 0, run.stderr
+    rows = _read(out)
+    from lam3.testing.fake_apis import openai_scores
+
+    for i, text in enumerate(texts):
+        j = rows[f"r{i}"]["judgements"]["openai_moderation"]
+        assert j["error"] is None
+        assert j["details"]["not_scored"] == ["illicit", "illicit/violent"]
+        expected = {k: v for k, v in openai_scores(text).items() if not k.startswith("illicit")}
+        assert j["scores"] == expected  # absent, not 0
+        assert j["details"]["attempts"] == 1
+    assert len(server.hits) == len(texts)  # nothing was retried
+
+
+def test_a_reply_that_breaks_the_contract_is_an_error_at_once_not_retried(tmp_path, fake_server) -> None:
+    server = fake_server(faults=Faults(off_contract=1.0))
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "response": f"text {i}"}) + "\n"
+                                               for i in range(3)))
+    out = tmp_path / "out" / "scored.jsonl"
+    config = _openai_only(tmp_path, server.url, max_attempts=6)
+    run = _lam3("score", str(tmp_path / "in.jsonl"), "--config", str(config), "--out", str(out),
+                env=_env(OPENAI_API_KEY=OPENAI_KEY))
+    assert run.returncode == 0, run.stderr
+    for row in _read(out).values():
+        error = row["judgements"]["openai_moderation"]["error"]
+        assert error == ("malformed reply (not retried): results[0].category_scores.harassment: "
+                         "Input should be a valid number (got 'high')")
+    assert len(server.hits) == 3  # one request per record, not six

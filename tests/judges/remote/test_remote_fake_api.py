@@ -110,3 +110,25 @@ def test_faults_are_seeded_and_reproducible(fake_server) -> None:
     assert first == run(7)
     assert {"server_error", "malformed", None} <= set(first)
     assert first != run(8)
+
+
+def test_null_scores_parse_with_the_official_sdk(fake_server) -> None:
+    """The fake's null replies are what the vendor SDK types as Optional (openai-python types illicit so)."""
+    import openai
+
+    server = fake_server(null_categories=("illicit", "illicit/violent"))
+    client = openai.OpenAI(api_key=OPENAI_KEY, base_url=server.url + "/v1", max_retries=0)
+    try:
+        for model in ("omni-moderation-latest", "text-moderation-latest"):
+            result = client.moderations.create(model=model, input="how to hack it").results[0]
+            assert result.category_scores.illicit is None and result.categories.illicit is None
+            assert result.category_scores.illicit_violent is None
+            assert result.category_scores.harassment == openai_scores("how to hack it")["harassment"]
+        plain = fake_server()  # without the option, only the text-moderation models answer null
+        other = openai.OpenAI(api_key=OPENAI_KEY, base_url=plain.url + "/v1", max_retries=0)
+        assert other.moderations.create(model="omni-moderation-latest", input="x").results[0].category_scores.illicit \
+            == openai_scores("x")["illicit"]
+        assert other.moderations.create(model="text-moderation-latest", input="x").results[0].category_scores.illicit \
+            is None
+    finally:
+        client.close()

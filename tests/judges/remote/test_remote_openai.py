@@ -11,7 +11,7 @@ from remote_helpers import FAST, OPENAI_KEY, inputs
 
 from lam3.errors import ConfigError
 from lam3.judges import registry
-from lam3.judges.perspective import OpenAIModerationJudge
+from lam3.judges.openai_moderation import OpenAIModerationJudge
 from lam3.taxonomy import OPENAI_TO_POLICY, OPENAI_TO_SOCIAL
 from lam3.testing.fake_apis import openai_scores
 
@@ -94,3 +94,23 @@ def test_missing_key_is_a_config_error(monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         registry.build({"judge": "openai_moderation"})
+
+
+def test_text_moderation_models_leave_illicit_not_scored(keys, fake_server, build) -> None:
+    server = fake_server()  # the text-moderation models answer null for illicit and illicit/violent
+    judge = build("openai_moderation", base_url=server.url + "/v1", model="text-moderation-latest",
+                  send_images=False, **FAST)
+    [j] = judge.score(inputs(["how to hack and steal"]))
+    assert j.error is None and j.details["not_scored"] == ["illicit", "illicit/violent"]
+    assert set(j.scores) == set(judge.labels)  # the legacy categories, all scored
+    assert j.verdict == {"social_toxicity": False, "policy_risk": False}  # a null flag is no flag
+    assert len(server.hits) == 1
+
+
+def test_a_reply_with_no_category_scored_is_an_error_not_an_empty_judgement(keys, fake_server, build) -> None:
+    from lam3.testing.fake_apis import OPENAI_CATEGORIES
+
+    server = fake_server(null_categories=OPENAI_CATEGORIES)
+    [j] = build("openai_moderation", base_url=server.url + "/v1", **FAST).score(inputs(["hello"]))
+    assert j.error == "malformed reply (not retried): results[0].category_scores: no category was scored"
+    assert j.scores == {} and len(server.hits) == 1

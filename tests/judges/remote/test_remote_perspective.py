@@ -129,3 +129,14 @@ def test_shipped_configs_load(keys, name) -> None:
     for _, judge in judges:
         assert judge.remote and judge.labels
         judge.close()
+
+
+def test_a_reply_that_breaks_the_contract_is_not_retried(keys, fake_server, build) -> None:
+    from lam3.testing.fake_apis import Faults
+
+    server = fake_server(faults=Faults(off_contract=1.0))
+    judged = build("perspective", endpoint=server.url, attributes=["TOXICITY", "INSULT"], **FAST,
+                   max_attempts=6).score(inputs(["a", "b"]))
+    assert all(j.error == "malformed reply (not retried): attributeScores.TOXICITY.summaryScore.value: "
+                          "Input should be a valid number (got 'high')" for j in judged)
+    assert len(server.hits) == 2

@@ -21,6 +21,12 @@ def lg_plain_dir(tiny_dir):
 
 
 @pytest.fixture(scope="session")
+def lg_distractor_dir(tiny_dir):
+    """Tiny guard where a third token competes with 'safe'/'unsafe' at the first answer position."""
+    return build_tiny_llama_guard(tiny_dir / "llama-guard-distractor", distractor=1.0)
+
+
+@pytest.fixture(scope="session")
 def nli_dir(tiny_dir):
     return build_tiny_classifier(tiny_dir / "nli")
 

@@ -1,4 +1,4 @@
-"""Zero-shot NLI risk judge and the generic safety classifier on tiny offline checkpoints."""
+"""Zero-shot NLI risk judge and the HF classifier as a policy-risk judge, on tiny offline checkpoints."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ def items(texts=TEXTS):
 
 
 def build(name, path, **options):
-    return registry.build({"judge": name, "model": str(path), "local_files_only": True, **options})
+    return registry.build({"judge": name, "model_id": str(path), "local_files_only": True, **options})
+
+
+def policy_classifier(path, **options):
+    return build("hf_classifier", path, metric="policy_risk", **options)
 
 
 def test_zero_shot_matches_the_transformers_pipeline_multi_label(nli_dir):
@@ -70,32 +74,46 @@ def test_zero_shot_config_errors(nli_dir, options, message):
         build("zero_shot_risk", nli_dir, **options)
 
 
-def test_safety_classifier_maps_labels_onto_categories(clf_dir):
-    judge = build("safety_classifier", clf_dir, label_map={"violence": "S1", "fraud": "S2"})
+def test_policy_classifier_maps_labels_onto_categories(clf_dir):
+    judge = policy_classifier(clf_dir, label_map={"violence": "S1", "fraud": "S2"}, activation="softmax")
     out = judge.score(items())
     for j in out:
-        assert set(j.scores) == {"S1", "S2"}
-        assert abs(sum(j.details["raw"].values()) - 1.0) < 1e-5  # softmax
+        assert j.metric == "policy_risk" and set(j.scores) == {"S1", "S2"}
+        assert abs(sum(j.details["raw"].values()) - 1.0) < 1e-5  # softmax over the model's three labels
         assert j.scores["S1"] == j.details["raw"]["violence"] and j.scores["S2"] == j.details["raw"]["fraud"]
-    assert judge.labels == ["S1", "S2"]
+    assert judge.labels == ["S1", "S2"] and judge.metric == "policy_risk"
+    assert len({round(j.scores["S1"], 6) for j in out}) == len(TEXTS)  # input-dependent
 
 
-def test_safety_classifier_sigmoid_and_several_labels_per_category(clf_dir):
-    judge = build("safety_classifier", clf_dir, label_map={"violence": "S2", "fraud": "S2"}, activation="sigmoid")
+def test_policy_classifier_sigmoid_and_several_labels_per_category(clf_dir):
+    judge = policy_classifier(clf_dir, label_map={"violence": "S2", "fraud": "S2"}, activation="sigmoid")
     for j in judge.score(items()):
         raw = j.details["raw"]
         assert sum(raw.values()) != pytest.approx(1.0, abs=1e-3)
         assert j.scores == {"S2": max(raw["violence"], raw["fraud"])}
 
 
+def test_policy_classifier_matches_the_transformers_pipeline(clf_dir):
+    """Same checkpoint through transformers' own text-classification pipeline, one text at a time."""
+    from transformers import pipeline
+
+    judge = policy_classifier(clf_dir, label_map={"violence": "S1", "fraud": "S2"}, activation="softmax")
+    pipe = pipeline("text-classification", model=judge.model, tokenizer=judge.tokenizer, device="cpu", top_k=None,
+                    function_to_apply="softmax")
+    for text, j in zip(TEXTS, judge.score(items())):
+        expected = {r["label"]: r["score"] for r in pipe([text])[0]}
+        assert j.details["raw"] == pytest.approx(expected, abs=1e-5)
+
+
 @pytest.mark.parametrize("options, error, message", [
-    ({"label_map": {"toxic": "S1"}}, UserError, "does not have"),
-    ({"label_map": {"violence": "violence"}}, ConfigError, "policy categories"),
-    ({}, ConfigError, "label_map"),
+    ({"label_map": {"toxic": "S1"}}, UserError, "label_map names toxic, which .* does not have"),
+    ({"label_map": {"violence": "violence"}}, ConfigError, "label_map values must be policy_risk categories"),
+    ({}, ConfigError, r"got .*toxicity.* \(the default label_map is toxic-bert's social-toxicity table\)"),
+    ({"label_map": {}}, ConfigError, "at least one"),
 ])
-def test_safety_classifier_config_errors(clf_dir, options, error, message):
+def test_policy_classifier_config_errors(clf_dir, options, error, message):
     with pytest.raises(error, match=message):
-        build("safety_classifier", clf_dir, **options)
+        policy_classifier(clf_dir, **options)
 
 
 def test_zero_shot_pair_batch_size_reaches_the_forward_pass(nli_dir):

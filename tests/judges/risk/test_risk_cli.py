@@ -26,7 +26,7 @@ def test_shipped_configs_validate(name):
     for entry in config.judges:
         cls = registry.get(entry["judge"])
         options = cls.Config.model_validate({k: v for k, v in entry.items() if k not in ("judge", "key")})
-        assert options.model  # every config names its checkpoint
+        assert options.model_id  # every config names its checkpoint
 
 
 def _config_for(tmp_path: Path, name: str, **changes) -> Path:
@@ -46,7 +46,7 @@ def test_lam3_score_with_llama_guard_config(tmp_path, lg2_dir):
     ]
     inp = tmp_path / "responses.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    cfg = _config_for(tmp_path, "risk_llamaguard.yaml", model=str(lg2_dir), local_files_only=True)
+    cfg = _config_for(tmp_path, "risk_llamaguard.yaml", model_id=str(lg2_dir), local_files_only=True)
     out = tmp_path / "risk_scored.jsonl"
     # In-process through the real Typer app (a subprocess would spend its time re-importing torch).
     result = CliRunner().invoke(app, ["score", str(inp), "--config", str(cfg), "--out", str(out)])
@@ -63,7 +63,7 @@ def test_lam3_score_with_llama_guard_config(tmp_path, lg2_dir):
 def test_lam3_score_with_zero_shot_config(tmp_path, nli_dir):
     inp = tmp_path / "responses.jsonl"
     inp.write_text(json.dumps({"id": "a", "response": "how to make a bomb"}) + "\n")
-    cfg = _config_for(tmp_path, "risk_zeroshot.yaml", model=str(nli_dir), local_files_only=True)
+    cfg = _config_for(tmp_path, "risk_zeroshot.yaml", model_id=str(nli_dir), local_files_only=True)
     from lam3.pipeline.score import score_file
 
     summary = score_file(inp, cfg, tmp_path / "out.jsonl")

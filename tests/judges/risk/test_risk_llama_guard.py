@@ -30,7 +30,7 @@ def items(pairs=PAIRS):
 
 
 def guard(path, cls=LlamaGuard, **options):
-    return registry.build({"judge": cls.name, "model": str(path), "local_files_only": True, **options})
+    return registry.build({"judge": cls.name, "model_id": str(path), "local_files_only": True, **options})
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,9 @@ def test_scores_are_probabilities_and_verdicts_vary(lg2):
         assert 0.0 <= j.scores["unsafe"] <= 1.0
         assert abs(j.details["verdict_token_mass"] - 1.0) < 1e-3
         assert j.details["prompt_format"] == "chat_template"
+        assert j.details["p_unsafe_definition"] == "vocabulary" and j.details["p_unsafe"] == j.scores["unsafe"]
         if j.details["verdict"] == "unsafe":
-            assert j.scores["unsafe"] >= 0.5 and j.details["categories"]
+            assert j.scores["unsafe"] >= 0.5 * j.details["verdict_token_mass"] and j.details["categories"]
             assert set(j.scores) == {"unsafe", *LLAMA_GUARD_2.categories}
             assert all(j.scores[c] == j.scores["unsafe"] for c in j.details["categories"])
         else:
@@ -154,12 +155,19 @@ def test_precision_fp32_default_on_cpu(lg2):
 
 
 def test_4bit_without_cuda_or_bitsandbytes_is_a_clear_error(lg2_dir):
-    with pytest.raises(DependencyError, match="load_in_4bit: false"):
-        guard(lg2_dir, load_in_4bit=True)
+    from lam3 import hf
+
+    if hf.quantization_available()[0]:
+        pytest.skip("bitsandbytes + CUDA present")
+    with pytest.raises(DependencyError, match="4-bit quantization needs bitsandbytes and a CUDA GPU.*`quantization: false`"):
+        guard(lg2_dir, quantization=True)
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"bnb_4bit_quant_type": "fp4"}, "no effect without load_in_4bit"),
+    ({"quantization": {"enabled": False, "quant_type": "fp4"}}, "quant_type set but quantization is disabled"),
+    ({"bnb_4bit_quant_type": "fp4"}, "renamed: use quantization.quant_type"),
+    ({"load_in_4bit": True}, "renamed: use quantization"),
+    ({"p_unsafe": "softmax"}, "'vocabulary' or 'two_token'"),
     ({"mode": "generate", "categories": False}, "only applies to mode: logits"),
     ({"threshold": 0.7}, "thresholds live in the ensemble config"),
     ({"max_new_tokens": 5}, "only applies to mode: generate"),
@@ -174,5 +182,5 @@ def test_contradictory_or_unknown_options_are_errors(lg2_dir, options, message):
 
 
 def test_missing_checkpoint_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="cannot load model"):
+    with pytest.raises(UserError, match="cannot load model .*nothing-here' from the local HF cache"):
         guard(tmp_path / "nothing-here")

@@ -20,7 +20,7 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vision(lg_vision_dir, images):
-    return registry.build({"judge": "llama_guard_3_vision", "model": str(lg_vision_dir),
+    return registry.build({"judge": "llama_guard_3_vision", "model_id": str(lg_vision_dir),
                            "local_files_only": True, "image_root": str(images)})
 
 
@@ -53,7 +53,7 @@ def test_image_problems_are_per_record_errors(vision):
 
 
 def test_generate_mode_runs_with_images(lg_vision_dir, images):
-    judge = registry.build({"judge": "llama_guard_3_vision", "model": str(lg_vision_dir),
+    judge = registry.build({"judge": "llama_guard_3_vision", "model_id": str(lg_vision_dir),
                             "local_files_only": True, "image_root": str(images), "mode": "generate",
                             "max_new_tokens": 3})
     out = judge.score([ScoreInput(id="r", text="a red image", prompt="what is this", images=["red.png"])])[0]

@@ -13,12 +13,8 @@ import torch
 
 from lam3.errors import ConfigError, DependencyError
 from lam3.judges.base import ScoreInput
-from lam3.judges.hf_classifier import (
-    DetoxifyConfig,
-    DetoxifyJudge,
-    HFTextClassificationConfig,
-    HFTextClassificationJudge,
-)
+from lam3.judges.detoxify import DetoxifyConfig, DetoxifyJudge
+from lam3.judges.hf_classifier import HFClassifierConfig, HFClassifierJudge
 
 WORDS = "the cat is a dog you idiot stupid hate kill bomb hello world please thanks good bad tree house".split()
 
@@ -35,11 +31,11 @@ def inputs(texts: list[str]) -> list[ScoreInput]:
 def detoxify(checkpoints, variant="original", **kw) -> DetoxifyJudge:
     ckpt, hf_dir = checkpoints[variant]
     return DetoxifyJudge(DetoxifyConfig(variant=variant, checkpoint=str(ckpt),
-                                           huggingface_config_path=str(hf_dir), device="cpu", **kw))
+                                        huggingface_config_path=str(hf_dir), **{"device_map": "cpu", **kw}))
 
 
-def hf(model_dir, **kw) -> HFTextClassificationJudge:
-    return HFTextClassificationJudge(HFTextClassificationConfig(model=str(model_dir), **{"device": "cpu", **kw}))
+def hf(model_dir, **kw) -> HFClassifierJudge:
+    return HFClassifierJudge(HFClassifierConfig(model_id=str(model_dir), **{"device_map": "cpu", **kw}))
 
 
 def one_text_reference(model_dir, texts: list[str]) -> list[list[float]]:
@@ -67,7 +63,8 @@ def test_hf_batched_sorted_scores_equal_one_text_at_a_time_in_input_order(toxic_
     for j, expected in zip(got, ref):
         assert j.error is None
         assert list(j.scores) == judge.labels
-        assert list(j.scores.values()) == pytest.approx(expected, abs=1e-5)
+        assert list(j.details["raw"].values()) == pytest.approx(expected, abs=1e-5)
+        assert list(j.scores.values()) == pytest.approx(expected, abs=1e-5)  # toxic-bert's table is one-to-one
     spread = max(abs(a[0] - b[0]) for a, b in zip(ref, ref[1:]))
     assert spread > 1e-3, "the tiny model must score texts differently, or an order mix-up would not show"
 
@@ -129,15 +126,14 @@ def test_max_length_reaches_the_tokenizer_and_is_checked(toxic_bert_dir, detoxif
     assert short.scores != full.scores
     det = detoxify(detoxify_checkpoints, max_length=6).score(inputs([text]))[0]
     assert (det.details["tokens"], det.details["truncated"]) == (6, True)
-    too_long = hf(toxic_bert_dir, max_length=65)
     with pytest.raises(ConfigError, match="max_length 65 exceeds the model's limit of 64"):
-        too_long.score(inputs([text]))
+        hf(toxic_bert_dir, max_length=65)
 
 
 def test_batch_size_sets_the_rows_of_each_forward_pass(toxic_bert_dir):
     judge = hf(toxic_bert_dir, batch_size=4)
     rows: list[int] = []
-    judge.load().model.register_forward_hook(lambda _m, args, kwargs, _out: rows.append(kwargs["input_ids"].shape[0]),
+    judge.model.register_forward_hook(lambda _m, args, kwargs, _out: rows.append(kwargs["input_ids"].shape[0]),
                                              with_kwargs=True)
     judge.score(inputs(varied_texts(10)))
     assert rows == [4, 4, 2]
@@ -148,25 +144,35 @@ def test_softmax_activation_gives_one_distribution(toxic_bert_dir):
     assert [sum(j.scores.values()) for j in got] == pytest.approx([1.0, 1.0], abs=1e-5)
 
 
-def test_model_loads_once_and_only_on_first_score(toxic_bert_dir):
+def test_model_loads_once_when_built_and_never_again(toxic_bert_dir):
     judge = hf(toxic_bert_dir)
-    assert judge._loaded is None
+    model = judge.model
+    assert judge.loaded["model_id"] == str(toxic_bert_dir)
     judge.score(inputs(["hello"]))
-    model = judge._loaded.model
     judge.score(inputs(["world"]))
-    assert judge._loaded.model is model
+    assert judge.model is model
     assert judge.score([]) == []
+    assert HFClassifierJudge().loaded is None  # no config (listing labels): nothing is loaded
+
+
+def test_empty_text_is_a_per_record_error(toxic_bert_dir):
+    out = hf(toxic_bert_dir).score(inputs(["", "hello", "   "]))
+    assert [j.error for j in out] == ["empty response: nothing to classify", None,
+                                      "empty response: nothing to classify"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
-def test_cuda_device_without_gpu_is_a_clear_error(toxic_bert_dir):
-    with pytest.raises(DependencyError, match="device 'cuda'.*no CUDA GPU"):
-        hf(toxic_bert_dir, device="cuda").score(inputs(["hello"]))
+@pytest.mark.parametrize("device_map", ["cuda", "cuda:1", {"": 0}])
+def test_cuda_device_map_without_gpu_is_a_clear_error(toxic_bert_dir, detoxify_checkpoints, device_map):
+    with pytest.raises(DependencyError, match="asks for a CUDA GPU but torch sees none: use device_map: null"):
+        hf(toxic_bert_dir, device_map=device_map)
+    with pytest.raises(DependencyError, match="asks for a CUDA GPU"):
+        detoxify(detoxify_checkpoints, device_map=device_map)
 
 
-def test_auto_device_runs_where_torch_can(toxic_bert_dir):
-    judge = HFTextClassificationJudge(HFTextClassificationConfig(model=str(toxic_bert_dir)))
-    assert judge.config.device == "auto"
+def test_one_device_by_default_where_torch_can(toxic_bert_dir):
+    judge = HFClassifierJudge(HFClassifierConfig(model_id=str(toxic_bert_dir)))
+    assert judge.config.device_map is None
     judge.score(inputs(["hello"]))
-    assert judge._loaded.device == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert str(judge._loaded.model.device).startswith(judge._loaded.device)
+    where = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert judge.loaded["device"] == where and str(judge.model.device) == where
