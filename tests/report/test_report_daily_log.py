@@ -46,10 +46,14 @@ def test_structure_and_commit(log_text: str) -> None:
 
 
 def test_settings_table_flags_what_was_not_honoured(log_text: str) -> None:
+    """A wave-1 run (seed recorded as `global_seed`) whose typo_img responses used another temperature."""
     params = _section(log_text, "Parameters")
     assert "| max_new_tokens | 256 | 256 |  |" in params
+    assert "| seed | 42 | 42 |  |" in params  # wave 1's global_seed is the seed: honoured, not flagged
     temp = next(line for line in params.splitlines() if line.startswith("| temperature "))
     assert "NOT HONOURED: requested 0.2" in temp and "1.0 ×4" in temp
+    flagged = [line.split("|")[1].strip() for line in params.splitlines() if "⚠" in line]
+    assert flagged == ["temperature", "temperature"]  # both fixture runs, nothing else
     assert "`score:offline_scored.jsonl`" in params and "llama_guard" in params
 
 

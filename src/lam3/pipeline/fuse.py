@@ -278,9 +278,9 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
 
     settings = _settings(config, cal_path)
     stage = _stage_name(output)
-    previous = read_manifest(output.parent).get("stages", {}).get(stage)
+    previous = read_manifest(output.parent).stages.get(stage)
     if output.exists() and output.stat().st_size and not overwrite:
-        if previous is None or previous.get("config_hash") != config_hash(settings):
+        if previous is None or previous.config_hash != config_hash(settings):
             raise UserError("this output was written with other ensemble settings (or its manifest entry is "
                             "missing); pass --overwrite to start again or choose another --out", path=output)
     if overwrite:
