@@ -84,10 +84,11 @@ class Stage:
                  inputs: Sequence[str | Path] = (), side_outputs: Sequence[str | Path] = (),
                  id_field: str = "id", retry: Callable[[dict[str, Any]], bool] | None = None,
                  on_bad: Callable[[BadLine], None] | None = None, overwrite: bool = False,
+                 settings_name: str = "settings",
                  restart_hint: str = "write to another --out, or delete it to start over") -> None:
-        """``settings``: what a resume must match (``config``, recorded in full, defaults to them);
-        ``side_outputs``: other files the stage writes (removed by ``overwrite``, hashed as artifacts);
-        ``retry``: output records to drop and redo (``--retry-errors``)."""
+        """``settings``: what a resume must match (``config``, recorded in full, defaults to them), called
+        ``settings_name`` in errors; ``side_outputs``: other files the stage writes (removed by
+        ``overwrite``, hashed as artifacts); ``retry``: output records to drop and redo (``--retry-errors``)."""
         self.kind, self.output, self.summary = kind, Path(output), summary
         dump = settings.model_dump(mode="json") if isinstance(settings, BaseModel) else dict(settings)
         self.settings, self.settings_hash = dump, config_hash(dump)
@@ -97,7 +98,7 @@ class Stage:
         self.inputs = [Path(p) for p in inputs]
         self.side_outputs = [Path(p) for p in side_outputs]
         self.id_field, self.retry, self.on_bad, self.overwrite = id_field, retry, on_bad, overwrite
-        self.restart_hint = restart_hint
+        self.settings_name, self.restart_hint = settings_name, restart_hint
         self.quarantine = Quarantine(quarantine_path(self.output), on_bad=on_bad)
         self.writer: JsonlWriter | None = None
         self.started: str | None = None
@@ -147,18 +148,19 @@ class Stage:
             if before is None and previous.config_hash == previous.settings_hash:  # the config was the settings
                 before = previous.config
             diff = first_difference(before, self.settings) if before is not None else None
-            why = f"it was written with other settings ({diff or 'settings hash differs'})"
+            why = f"it was written with other {self.settings_name} ({diff or 'settings hash differs'})"
         raise UserError(f"cannot resume: {why}; {self.restart_hint}", path=self.output)
 
     # --- the run ----------------------------------------------------------------------------------
-    def pending(self, items: Iterable[tuple[int, T]], *, source: str | Path, key: Callable[[T], str],
-                out_id: Callable[[str], str] | None = None, id_field: str | None = None
+    def pending(self, items: Iterable[tuple[int, T]], *, source: str | Path | Callable[[T], str],
+                key: Callable[[T], str], out_id: Callable[[str], str] | None = None, id_field: str | None = None
                 ) -> Iterator[tuple[int, T]]:
         """The input ``(line, item)`` pairs still to do, in order.
 
         ``key(item)`` is the input id, ``out_id(key)`` the output id it becomes (default: the same).
-        A repeated id goes to the quarantine as ``source:line: id_field: duplicate id``; an id
-        already in the output is skipped (``summary.skipped``).
+        A repeated id goes to the quarantine as ``source:line: id_field: duplicate id`` (``source``: the
+        input file, or a function giving an item's file); an id already in the output is skipped
+        (``summary.skipped``).
         """
         assert self.writer is not None, "open the stage first"
         field = id_field or self.id_field
@@ -171,7 +173,8 @@ class Stage:
             else:
                 repeated = not self._seen.add(oid)
             if repeated:
-                self.quarantine.add(BadLine(str(source), lineno, field, f"duplicate id {rid!r}", rid))
+                where = source(item) if callable(source) else source
+                self.quarantine.add(BadLine(str(where), lineno, field, f"duplicate id {rid!r}", rid))
                 continue
             if self._seen is not None and oid in self.writer:
                 self.summary.skipped += 1
