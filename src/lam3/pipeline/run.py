@@ -17,7 +17,6 @@ repository root, like every other ``lam3`` command).
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -88,7 +87,6 @@ class StepOutcome:
     name: str
     status: str  # done | skipped
     message: str = ""
-    seconds: float = 0.0
 
 
 @dataclass
@@ -217,7 +215,6 @@ def load_pipeline_config(path: str | Path, *, run: Path | None = None, archive: 
 def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutcome]:
     from lam3.pipeline.transfer import read_index, unpack, verify_archive_sidecar
 
-    t0 = time.perf_counter()
     archive = config.archive
     assert archive is not None
     if not archive.is_file():
@@ -228,7 +225,7 @@ def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutco
     fp = {"inputs": {"archive": sha256_file(archive)}, "config_hash": config_hash({"runs_root": str(config.runs_root)})}
     prev = _steps(run_dir).get("unpack") if run_dir.is_dir() else None
     if prev is not None and prev.fingerprint == fp and prev.status == "done":
-        return run_dir, StepOutcome("unpack", "skipped", "archive unchanged", time.perf_counter() - t0)
+        return run_dir, StepOutcome("unpack", "skipped", "archive unchanged")
     same = run_dir.is_dir() and all((run_dir / rel).is_file() and sha256_file(run_dir / rel) == e.sha256
                                     for rel, e in index.files.items() if rel != MANIFEST)
     if same:
@@ -239,7 +236,7 @@ def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutco
                                                        if result.replaced else "")
     _record(run_dir, "unpack", PipelineStep(status="done", fingerprint=fp, finished=now(),
                                             summary={"archive": str(archive)}))
-    return run_dir, StepOutcome("unpack", "done", message, time.perf_counter() - t0)
+    return run_dir, StepOutcome("unpack", "done", message)
 
 
 def run_pipeline(config: PipelineConfig, *,
@@ -259,9 +256,8 @@ def run_pipeline(config: PipelineConfig, *,
 
     def do(run: RunDir, step: _Step) -> None:
         reporter.step(len(outcomes) + 1, total, step.name, "running")
-        t0 = time.perf_counter()
         status, message, _ = _run_step(run.path, step)
-        announce(StepOutcome(step.name, status, message, time.perf_counter() - t0))
+        announce(StepOutcome(step.name, status, message))
 
     if config.archive:
         reporter.step(1, total, "unpack", "running")
@@ -350,16 +346,15 @@ def _pack_step(config: PipelineConfig, run: RunDir, reporter: Reporter, announce
     out = config.pack_out or (run.path.parent / f"{run.name}.results.tar.gz")
     inputs = [p for p in run.files() if p.name != MANIFEST]
     reporter.step(done + 1, total, "pack", "running")
-    t0 = time.perf_counter()
     fp = _fingerprint(run.path, inputs, {"out": str(out)})
     if _unchanged(run.path, _steps(run.path).get("pack"), fp):
-        announce(StepOutcome("pack", "skipped", "run files unchanged", time.perf_counter() - t0))
+        announce(StepOutcome("pack", "skipped", "run files unchanged"))
         return out
     with reporter.progress("pack") as update:
         packed = pack(run.path, out, progress=update)
     _record(run.path, "pack", PipelineStep(status="done", fingerprint=fp, outputs={str(out.resolve()): packed.sha256},
                                            finished=now(), summary={"files": packed.files, "bytes": packed.bytes}))
-    announce(StepOutcome("pack", "done", f"{out} ({packed.files} files)", time.perf_counter() - t0))
+    announce(StepOutcome("pack", "done", f"{out} ({packed.files} files)"))
     return out
 
 
@@ -368,16 +363,15 @@ def _push_step(url: str, archive: Path, run: RunDir, reporter: Reporter, announc
     from lam3.pipeline.transfer import display_url, push, remote_has
 
     reporter.step(done + 1, total, "push", "running")
-    t0 = time.perf_counter()
     fp = _fingerprint(run.path, [archive], {"url": url})
     prev = _steps(run.path).get("push")
     sha = fp["inputs"][_key(archive, run.path)]
     if prev is not None and prev.fingerprint == fp and prev.status == "done" and remote_has(url, archive.name, sha):
-        announce(StepOutcome("push", "skipped", "already at " + display_url(url), time.perf_counter() - t0))
+        announce(StepOutcome("push", "skipped", "already at " + display_url(url)))
         return prev.summary.get("remote", url)
     with reporter.progress("push") as update:
         pushed = push(archive, url, progress=update)
     _record(run.path, "push", PipelineStep(status="done", fingerprint=fp, finished=now(),
                                            summary={"remote": display_url(pushed.remote), "sha256": pushed.sha256}))
-    announce(StepOutcome("push", "done", display_url(pushed.remote), time.perf_counter() - t0))
+    announce(StepOutcome("push", "done", display_url(pushed.remote)))
     return pushed.remote

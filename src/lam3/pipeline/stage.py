@@ -64,11 +64,11 @@ class StageSummary:
                 "retried_errors": self.retried, "seconds": round(self.seconds, 3)}
 
 
-def first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
     """The dotted path of the first setting that differs between two JSON-like values, with both values."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         for key in sorted(set(old) | set(new), key=str):
-            found = first_difference(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+            found = _first_difference(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
             if found:
                 return found
         return None
@@ -147,7 +147,7 @@ class Stage:
             before = previous.settings
             if before is None and previous.config_hash == previous.settings_hash:  # the config was the settings
                 before = previous.config
-            diff = first_difference(before, self.settings) if before is not None else None
+            diff = _first_difference(before, self.settings) if before is not None else None
             why = f"it was written with other {self.settings_name} ({diff or 'settings hash differs'})"
         raise UserError(f"cannot resume: {why}; {self.restart_hint}", path=self.output)
 

@@ -76,8 +76,9 @@ def _run_context(data: RunData) -> dict[str, Any]:
         judges = (st.config or {}).get("judges") or []
         judges = ", ".join(str(p.get("key", p.get("judge"))) + (f" ({p['judge']})" if p.get("key") else "")
                            for p in judges if isinstance(p, dict))
+        state = f"finished {st.finished}" if st.status == "finished" else "**not finished** (interrupted?)"
         eval_stages.append({"stage": name, "config_hash": (st.config_hash or "—")[:12], "judges": judges,
-                            "finished": st.finished if st.status == "finished" else "not finished (running)"})
+                            "state": state})
     groups = [{"model": k[0], "attack": k[1], "category": k[2], "n": row.n,
                "st": _pct(row, "social_toxicity"), "st_mean": _mean(row, "social_toxicity"),
                "pr": _pct(row, "policy_risk"), "pr_mean": _mean(row, "policy_risk"),
