@@ -55,8 +55,8 @@ class GenerationSettings(BaseModel):
     ``lam3 generate`` records what its config asks for in the manifest (stage ``generation``) and
     what the loaded model applied in every :class:`Response` (``generation``); the daily log and
     the report compare the two field by field (:data:`GENERATION_KNOBS`), so a knob the backend
-    ignored shows up and an honoured one never does. ``None`` means "not applied": the sampling knobs (temperature, top_p,
-    top_k) apply only when ``do_sample`` is true and are recorded as ``None`` otherwise.
+    ignored shows up and an honoured one never does. ``None`` means "not applied": the sampling
+    knobs (temperature, top_p, top_k) apply only when ``do_sample`` is true and are ``None`` otherwise.
     """
 
     model_config = ConfigDict(extra="forbid")

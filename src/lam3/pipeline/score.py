@@ -25,7 +25,7 @@ from lam3.judges.base import Judge, ScoreInput
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
-from lam3.store import BadLine, count_lines, iter_jsonl
+from lam3.store import BadLine, Quarantine, count_lines, iter_jsonl
 
 
 class ScoreConfig(StrictModel):
@@ -154,9 +154,9 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
         try:
             total = count_lines(input_path)
             for batch in _batches(stage, input_path, config, limit):
-                verdicts = _judge(judges, [item for _, _, item in batch])
+                verdicts = _judge(judges, batch)
                 records = []
-                for (_, rec, _), verdict in zip(batch, verdicts):
+                for rec, verdict in zip((item.record for item in batch), verdicts):
                     merged = dict(upgrade(rec).get("judgements") or {})
                     merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
                     for key, j in verdict.items():
@@ -185,20 +185,23 @@ def _load(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:
                             path=config_path) from None
 
 
-def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None
-             ) -> Iterator[list[tuple[int, dict[str, Any], ScoreInput]]]:
+def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None) -> Iterator[list[ScoreInput]]:
     """Group the input's good, not-yet-done, first-seen records into batches (at most ``limit`` records)."""
-    batch: list[tuple[int, dict[str, Any], ScoreInput]] = []
-    records = iter_jsonl(path, quarantine=stage.quarantine, id_field=config.id_field, required=(config.text_field,))
-    for lineno, rec in islice(stage.pending(records, source=path, key=lambda r: r[config.id_field]), limit):
-        try:
-            item = score_input(rec, config)
-        except BadField as bad:
-            stage.quarantine.add(BadLine(str(path), lineno, bad.field, str(bad), json.dumps(rec, ensure_ascii=False)))
-            continue
-        batch.append((lineno, rec, item))
+    batch: list[ScoreInput] = []
+    for _, item in islice(stage.pending(_inputs(path, config, stage.quarantine), source=path, key=lambda i: i.id),
+                          limit):
+        batch.append(item)
         if len(batch) >= config.batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _inputs(path: Path, config: ScoreConfig, quarantine: Quarantine) -> Iterator[tuple[int, ScoreInput]]:
+    """The input's records as judges see them; a line with a field of the wrong type goes to the quarantine."""
+    for lineno, rec in iter_jsonl(path, quarantine=quarantine, id_field=config.id_field, required=(config.text_field,)):
+        try:
+            yield lineno, score_input(rec, config)
+        except BadField as bad:
+            quarantine.add(BadLine(str(path), lineno, bad.field, str(bad), json.dumps(rec, ensure_ascii=False)))

@@ -189,9 +189,6 @@ class Stage:
             self._unwritten.difference_update(self.writer.id_of(r) for r in records)
         return n
 
-    def __contains__(self, record_id: str) -> bool:
-        return self.writer is not None and record_id in self.writer
-
     # --- closing ----------------------------------------------------------------------------------
     def close(self) -> None:
         """Close the output and the quarantine (a crash leaves the manifest entry "running": resumable)."""
@@ -207,12 +204,9 @@ class Stage:
         self.summary.quarantined = self.quarantine.count
         self.summary.seconds = time.perf_counter() - self._t0
 
-    def finish(self, *, inputs: Sequence[str | Path] = (), artifacts: Sequence[str | Path] = (),
-               config: BaseModel | Mapping[str, Any] | None = None) -> None:
-        """Close and record the stage "finished" with ``summary.as_dict()``; ``config`` replaces the recorded one."""
+    def finish(self, *, inputs: Sequence[str | Path] = (), artifacts: Sequence[str | Path] = ()) -> None:
+        """Close and record the stage "finished" with ``summary.as_dict()``, its inputs and artifacts."""
         self.close()
-        if config is not None:
-            self.config = config
         self.inputs += [Path(p) for p in inputs]
         self._record("finished", artifacts=[self.output, self.quarantine.path, *self.side_outputs, *artifacts])
 
