@@ -3,10 +3,13 @@
 pack hashes every file before and while archiving (index first, then a re-hash to catch files that
 change mid-pack); unpack validates members, extracts through tarfile's data filter and re-hashes
 every file. Printed: seconds for each and the ratio to plain tarfile at the same gzip level (6).
+
+    .venv/bin/python benchmarks/bench_pack.py [--records 60000]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -20,13 +23,13 @@ from lam3.pipeline.transfer import pack, unpack
 N_RECORDS = 60_000  # ≈ 40 MB of JSONL across response + scored files
 
 
-def make_run(root: Path) -> Path:
+def make_run(root: Path, n_records: int = N_RECORDS) -> Path:
     rng = random.Random(0)
     words = [f"w{i}" for i in range(5000)]
     run = root / "bench_run"
     run.mkdir()
     with open(run / "response.jsonl", "w") as resp, open(run / "offline_scored.jsonl", "w") as scored:
-        for i in range(N_RECORDS):
+        for i in range(n_records):
             rec = {"id": f"r{i}", "sample_id": f"s{i}", "prompt": " ".join(rng.choices(words, k=20)),
                    "response": " ".join(rng.choices(words, k=60)), "model_id": "m", "attack": "clean"}
             resp.write(json.dumps(rec) + "\n")
@@ -46,9 +49,12 @@ def best_of(fn, repeat: int = 3) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=N_RECORDS, help="records per JSONL file of the run")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        run = make_run(root)
+        run = make_run(root, args.records)
         size = sum(p.stat().st_size for p in run.iterdir())
         plain = root / "plain.tar.gz"
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from lam3.records import SCHEMA_VERSION, FusedResult, Judgement, Response, Sample
+from lam3.records import SCHEMA_VERSION, FusedResult, GenerationSettings, Judgement, Response, Sample, upgrade
 
 
 def test_sample_roundtrip_keeps_schema_version_and_extra_fields():
@@ -33,8 +33,21 @@ def test_failed_judgement_carries_error_not_zero():
 def test_response_requires_model_and_records_settings():
     with pytest.raises(ValidationError):
         Response(id="r", sample_id="s", prompt="p")
-    r = Response(id="r", sample_id="s", prompt="p", model_id="m", generation={"do_sample": True})
-    assert r.generation["do_sample"] is True and r.attack == "clean"
+    r = Response(id="r", sample_id="s", prompt="p", model_id="m", generation={"do_sample": True, "seed": 3})
+    assert r.generation.do_sample is True and r.generation.seed == 3 and r.attack == "clean"
+    greedy = GenerationSettings(do_sample=False, temperature=0.2, top_p=0.9, top_k=5, seed=1)
+    assert (greedy.temperature, greedy.top_p, greedy.top_k, greedy.seed) == (None, None, None, 1)  # do not apply
+    with pytest.raises(ValidationError, match="global_seed"):
+        GenerationSettings(global_seed=1)  # one name for the seed
+
+
+def test_wave1_response_generation_is_upgraded():
+    wave1 = {"schema_version": 1, "id": "r", "sample_id": "s", "prompt": "p", "model_id": "m",
+             "generation": {"do_sample": True, "temperature": 0.2, "global_seed": 42,
+                            "sampler": "lam3.per_sample_seeded"}}
+    r = Response.model_validate(upgrade(wave1))
+    assert r.generation.seed == 42 and r.generation.temperature == 0.2
+    assert Response.model_validate(upgrade({**wave1, "generation": {}})).generation is None  # nothing recorded
 
 
 def test_fused_result_defaults_are_unknown_not_safe():

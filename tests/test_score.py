@@ -157,3 +157,32 @@ def test_a_judge_that_cannot_load_stops_before_writing(tmp_path):
     with pytest.raises(UserError, match="judge '_test_internal' could not load: OSError: no such checkpoint"):
         score_file(inp, cfg, tmp_path / "o.jsonl")
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""
+
+
+def test_resuming_with_another_judge_config_is_refused(tmp_path):
+    """Wave 1 mixed two configs' judgements in one file; now the settings are recorded before the first line."""
+    inp = write_input(tmp_path / "in.jsonl", ["a", "bb", "ccc"])
+    out = tmp_path / "scored.jsonl"
+    score_file(inp, write_config(tmp_path / "c.yaml"), out, limit=1)
+    other = tmp_path / "other.yaml"
+    other.write_text('{"batch_size": 4, "judges": [{"judge": "_test_len", "batch_size": 3, "key": "len2"}]}')
+    with pytest.raises(UserError, match=r"scored.jsonl: cannot resume: it was written with other settings "
+                                        r"\(judges: .*'_test_len'.* then, .*'key': 'len2'.* now\)"):
+        score_file(inp, other, out)
+    assert len(read(out)) == 1
+    assert score_file(inp, write_config(tmp_path / "c.yaml"), out).scored == 2  # the same config resumes
+
+
+def test_a_wave1_partial_output_still_resumes(tmp_path):
+    """Wave 1's manifest kept only a config hash for score stages; it is the settings hash of that config."""
+    inp = write_input(tmp_path / "in.jsonl", ["a", "bb", "ccc"])
+    cfg = write_config(tmp_path / "c.yaml")
+    out = tmp_path / "scored.jsonl"
+    score_file(inp, cfg, out, limit=1)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    entry = manifest["stages"]["score:scored.jsonl"]
+    manifest["lam3_manifest_version"] = 1
+    manifest["stages"]["score:scored.jsonl"] = {k: entry[k] for k in ("finished", "config", "config_hash", "seed",
+                                                                      "inputs", "summary")}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert score_file(inp, cfg, out).scored == 2 and len(read(out)) == 3

@@ -95,3 +95,30 @@ def test_providers_lists_offline_judges():
     assert r.returncode == 0
     for name in ("keyword_risk", "refusal", "profanity_check"):
         assert name in r.stdout
+
+
+def test_fields_of_the_wrong_type_are_quarantined_not_scored(tmp_path, setup):
+    """A number where the text belongs is not judged as its digits: the line goes to the quarantine."""
+    cfg, _ = setup
+    inp = tmp_path / "typed.jsonl"
+    rows = [{"id": "ok", "response": "Sure, here is a poem.", "prompt": "p", "images": ["a.png"]},
+            {"id": "n", "response": 42},
+            {"id": "p", "response": "fine", "prompt": 7},
+            {"id": "i", "response": "fine", "images": [3]},
+            {"id": "b", "response": "fine", "behavior": ["not", "text"]},
+            {"id": "z", "response": None}]
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "typed_scored.jsonl"
+    r = lam3("score", inp, "--config", cfg, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["ok"]
+    stderr = " ".join(r.stderr.split())
+    for line, field, reason in ((2, "response", "must be a string, got a number"),
+                                (3, "prompt", "must be a string, got a number"),
+                                (4, "images", "must be a path or a list of paths (strings)"),
+                                (5, "behavior", "must be a string, got a list"),
+                                (6, "response", "must be a string, got null")):
+        assert f"{inp}:{line}: {field}: {reason}" in stderr
+    quarantined = [json.loads(x) for x in (tmp_path / "typed_scored.quarantine.jsonl").read_text().splitlines()]
+    assert [(q["line"], q["field"]) for q in quarantined] == [(2, "response"), (3, "prompt"), (4, "images"),
+                                                              (5, "behavior"), (6, "response")]

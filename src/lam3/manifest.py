@@ -1,9 +1,11 @@
 """Run manifests: the provenance a result needs to be trusted a month later.
 
-Every output directory carries ``manifest.json``: git branch/commit/dirty flag,
-timestamps with time zone, the resolved config of each stage and its hash, the
-seed, package versions, and the sha256 of every artifact. Stages add to the
-same manifest (``stages`` is keyed by stage name), written atomically.
+Every output directory carries ``manifest.json`` (:class:`Manifest`): git branch/commit/dirty
+flag, timestamps with time zone, the resolved config of each stage and its hash, the seed,
+package versions, the sha256 of every artifact, and the steps of ``lam3 pipeline``. Stages
+add to the same manifest (``stages`` is keyed by stage name), written atomically. Version
+history: 1 = wave 1 (a stage's status and settings hash inside its summary), 2 = typed
+entries with ``status``, ``started`` and ``settings_hash``; version 1 files are read as 2.
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lam3.config import config_hash
+from lam3.config import config_hash, dotted
+from lam3.errors import UserError
+from lam3.records import GENERATION_KNOBS, GenerationSettings
 from lam3.secrets import redact_obj
+from lam3.store import write_json
 
 MANIFEST = "manifest.json"
+MANIFEST_VERSION = 2
 TRACKED_PACKAGES = (
     "lam3", "pydantic", "numpy", "torch", "transformers", "accelerate", "bitsandbytes", "detoxify",
     "alt-profanity-check", "scikit-learn", "httpx", "vllm", "fsspec", "matplotlib", "jinja2",
@@ -74,54 +81,173 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def read_manifest(directory: str | Path) -> dict[str, Any]:
+# --- the manifest model ---------------------------------------------------------------------------
+class FileHash(BaseModel):
+    """The sha256 and size of one file (an input or an artifact)."""
+
+    sha256: str
+    bytes: int | None = None
+
+
+class GitInfo(BaseModel):
+    branch: str | None = None
+    commit: str | None = None
+    dirty: bool | None = None
+
+
+class StageEntry(BaseModel):
+    """One stage's record (``stages["score:out.jsonl"]``): written "running" before its first output
+    line, so a resume can check its settings, and "finished" with its summary at the end."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["running", "finished"] = "finished"
+    started: str | None = None
+    finished: str | None = None
+    settings_hash: str | None = Field(None, description="what a resume of this output must match")
+    settings: dict[str, Any] | None = Field(None, description="the settings hashed, where they are not the "
+                                                              "config (secrets redacted)")
+    config: dict[str, Any] | None = Field(None, description="the resolved config (secrets redacted)")
+    config_hash: str | None = None
+    seed: int | None = None
+    generation: GenerationSettings | None = Field(None, description="generate: the settings its config asks for")
+    inputs: dict[str, FileHash] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wave1(cls, data: Any) -> Any:
+        """Wave 1 kept status and settings hash inside ``summary`` and stamped "finished" on running entries."""
+        if not isinstance(data, dict) or "status" in data:
+            return data
+        data = dict(data)
+        summary = data.get("summary") if isinstance(data.get("summary"), dict) else {}
+        if summary.get("status") == "running":
+            data["status"], data["started"] = "running", data.pop("finished", None)
+        data.setdefault("settings_hash", summary.get("settings_hash") or data.get("config_hash"))
+        generation = (data.get("config") or {}).get("generation") if isinstance(data.get("config"), dict) else None
+        if isinstance(generation, dict) and "generation" not in data:  # a generate stage: what it asked for
+            data["generation"] = {**{k: generation.get(k) for k in GENERATION_KNOBS if k in generation},
+                                  "backend": data["config"].get("backend")}
+        return data
+
+
+class PipelineStep(BaseModel):
+    """One ``lam3 pipeline`` step: the fingerprint of its inputs and config, and the sha256 of its outputs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="running | done")
+    fingerprint: dict[str, Any] | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
+    started: str | None = None
+    finished: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = None
+
+
+class PipelineRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    steps: dict[str, PipelineStep] = Field(default_factory=dict)
+    updated: str | None = None
+
+
+class Manifest(BaseModel):
+    """``manifest.json``: provenance of every stage that wrote into one folder (wave-1 files read too)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    lam3_manifest_version: int = MANIFEST_VERSION
+    created: str | None = None
+    updated: str | None = None
+    git: GitInfo = Field(default_factory=GitInfo)
+    python: str | None = None
+    platform: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict)
+    stages: dict[str, StageEntry] = Field(default_factory=dict)
+    artifacts: dict[str, FileHash] = Field(default_factory=dict)
+    pipeline: PipelineRecord = Field(default_factory=PipelineRecord)
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """The manifest of ``directory`` (an empty one where there is none yet); errors name the file and field."""
     path = Path(directory) / MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not path.is_file():
+        return Manifest()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"unreadable manifest ({exc}); restore it from the run's archive, or move it away "
+                        "and rerun the stages", path=path) from None
+    version = data.get("lam3_manifest_version", 1) if isinstance(data, dict) else None
+    if isinstance(version, int) and version > MANIFEST_VERSION:
+        raise UserError(f"written by a newer LAM3 (manifest version {version}; this one reads up to "
+                        f"{MANIFEST_VERSION}): upgrade LAM3", path=path)
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(err["msg"], path=path, field=dotted(tuple(err["loc"])) or None) from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def edit_manifest(directory: str | Path, change: Callable[[Manifest], None]) -> Path:
+    """Read ``directory/manifest.json``, apply ``change``, refresh the provenance, write it atomically.
 
-
-def artifact_entry(path: Path) -> dict[str, Any]:
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-
-
-def update_manifest(directory: str | Path, *, stage: str, config: BaseModel | dict[str, Any] | None = None,
-                    seed: int | None = None, artifacts: list[str | Path] = (), summary: dict[str, Any] | None = None,
-                    inputs: list[str | Path] = ()) -> Path:
-    """Record one stage in ``directory/manifest.json`` and (re)hash its artifacts."""
+    The one read-modify-write of a manifest: every stage, the pipeline and the attack go through here.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(directory)
-    manifest.setdefault("created", now())
-    manifest["lam3_manifest_version"] = 1
-    manifest["updated"] = now()
-    manifest["git"] = git_info()
-    manifest["python"] = sys.version.split()[0]
-    manifest["platform"] = platform.platform()
-    manifest["packages"] = package_versions()
-    cfg = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
-    manifest.setdefault("stages", {})[stage] = {
-        "finished": now(),
-        "config": redact_obj(cfg),
-        "config_hash": config_hash(cfg) if cfg is not None else None,
-        "seed": seed,
-        "inputs": {str(p): artifact_entry(Path(p)) for p in inputs if Path(p).is_file()},
-        "summary": redact_obj(summary or {}),
-    }
-    arts = manifest.setdefault("artifacts", {})
-    for art in artifacts:
-        art = Path(art)
-        if art.is_file():
-            key = os.path.relpath(art.resolve(), directory.resolve())
-            arts[key] = artifact_entry(art)
+    manifest.created = manifest.created or now()
+    manifest.lam3_manifest_version = MANIFEST_VERSION
+    manifest.updated = now()
+    manifest.git = GitInfo(**git_info())
+    manifest.python = sys.version.split()[0]
+    manifest.platform = platform.platform()
+    manifest.packages = package_versions()
+    change(manifest)
     path = directory / MANIFEST
-    write_json_atomic(path, manifest)
+    write_json(path, manifest.model_dump(mode="json"))
     return path
+
+
+def file_hashes(paths: Iterable[str | Path], directory: Path | None = None) -> dict[str, FileHash]:
+    """``{name: FileHash}`` of the files that exist; names relative to ``directory`` when given."""
+    out = {}
+    for p in map(Path, paths):
+        if p.is_file():
+            key = os.path.relpath(p.resolve(), directory.resolve()) if directory is not None else str(p)
+            out[key] = FileHash(sha256=sha256_file(p), bytes=p.stat().st_size)
+    return out
+
+
+def stage_entry(*, config: BaseModel | dict[str, Any] | None = None, **fields: Any) -> StageEntry:
+    """A stage entry with its config dumped and hashed; config, settings and summary are redacted
+    (hashes are of the unredacted values)."""
+    cfg = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    if fields.get("summary") is None:
+        fields.pop("summary", None)
+    for key in ("summary", "settings"):
+        if fields.get(key) is not None:
+            fields[key] = redact_obj(fields[key])
+    return StageEntry(config=redact_obj(cfg), config_hash=config_hash(cfg) if cfg is not None else None, **fields)
+
+
+def record_stage(directory: str | Path, name: str, entry: StageEntry, artifacts: Iterable[str | Path] = ()) -> Path:
+    """Put ``entry`` under ``stages[name]`` and (re)hash ``artifacts``."""
+    directory = Path(directory)
+
+    def change(manifest: Manifest) -> None:
+        manifest.stages[name] = entry
+        manifest.artifacts.update(file_hashes(artifacts, directory))
+
+    return edit_manifest(directory, change)
+
+
+def update_manifest(directory: str | Path, *, stage: str, config: BaseModel | dict[str, Any] | None = None,
+                    seed: int | None = None, artifacts: Iterable[str | Path] = (),
+                    summary: dict[str, Any] | None = None, inputs: Iterable[str | Path] = ()) -> Path:
+    """Record a finished stage in ``directory/manifest.json`` and (re)hash its artifacts."""
+    entry = stage_entry(config=config, seed=seed, finished=now(), inputs=file_hashes(inputs), summary=summary)
+    return record_stage(directory, stage, entry, artifacts)

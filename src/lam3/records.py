@@ -5,9 +5,10 @@ models. ``SCHEMA_VERSION`` is written into every record so a file produced a
 month ago can be recognised (and migrated by :func:`upgrade`) rather than silently misread.
 
 Version history: 1 = wave 1 (judgements named ``provider``/``family`` and carried a
-``flagged`` list set by a score-stage threshold); 2 = judgements name their ``judge`` and
-``metric``, carry probabilities and, for label-type judges only, their own ``verdict``;
-samples and responses carry the requested ``behavior`` apart from the attack prompt.
+``flagged`` list set by a score-stage threshold, and responses recorded the seed in ``generation``
+as ``global_seed``); 2 = judgements name their ``judge`` and ``metric``, carry probabilities and,
+for label-type judges only, their own ``verdict``; samples and responses carry the requested
+``behavior`` apart from the attack prompt; ``Response.generation`` is a :class:`GenerationSettings`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 2
 
@@ -48,6 +49,48 @@ class Sample(Record):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class GenerationSettings(BaseModel):
+    """The decoding settings of a generate run: one model for what was asked and what was applied.
+
+    ``lam3 generate`` records what its config asks for in the manifest (stage ``generation``) and
+    what the loaded model applied in every :class:`Response` (``generation``); the daily log and
+    the report compare the two field by field (:data:`GENERATION_KNOBS`), so a knob the backend
+    ignored shows up and an honoured one never does. ``None`` means "not applied": the sampling
+    knobs (temperature, top_p, top_k) apply only when ``do_sample`` is true and are ``None`` otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # the knobs a generate config sets (compared, requested vs applied)
+    backend: str | None = None
+    max_new_tokens: int | None = None
+    min_new_tokens: int | None = None
+    do_sample: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = Field(None, description="the run's seed; each sample's own is sha256(f'{seed}:{sample_id}')")
+    # how the backend applied them (recorded only)
+    sampler: str | None = None
+    prompt_format: str | None = None
+    eos_token_id: list[int] | None = None
+    pad_token_id: int | None = None
+    padding_side: str | None = None
+    load: dict[str, Any] | None = Field(None, description="how the weights were loaded (revision, dtype, ...)")
+
+    @model_validator(mode="after")
+    def _sampling_knobs_only_when_sampling(self) -> GenerationSettings:
+        if self.do_sample is False:
+            self.temperature = self.top_p = self.top_k = None
+        return self
+
+
+GENERATION_KNOBS: tuple[str, ...] = ("backend", "max_new_tokens", "min_new_tokens", "do_sample", "temperature",
+                                     "top_p", "top_k", "repetition_penalty", "seed")
+"""The :class:`GenerationSettings` fields a config requests; the others only describe how they were applied."""
+
+
 class Response(Record):
     """One model output for one sample, with everything needed to reproduce it."""
 
@@ -63,10 +106,9 @@ class Response(Record):
     attack: str = "clean"
     model_id: str
     model_revision: str | None = None
-    generation: dict[str, Any] = Field(
-        default_factory=dict, description="the generation settings actually passed to the model"
-    )
-    seed: int | None = None
+    generation: GenerationSettings | None = Field(
+        None, description="the settings actually applied by the model (None: not made by lam3 generate)")
+    seed: int | None = Field(None, description="this sample's own seed, derived from generation.seed")
     timings: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
 
@@ -160,6 +202,18 @@ def upgrade_judgement(j: Any) -> Any:
     return j
 
 
+def upgrade_generation(settings: Any) -> Any:
+    """Generation settings as :class:`GenerationSettings` reads them (wave 1 wrote the seed as ``global_seed``)."""
+    if not isinstance(settings, dict):
+        return settings
+    if not settings:
+        return None  # wave 1 wrote {} where nothing was recorded
+    settings = dict(settings)
+    if "global_seed" in settings:
+        settings.setdefault("seed", settings.pop("global_seed"))
+    return settings
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """Bring a record written by an older LAM3 to :data:`SCHEMA_VERSION` (unknown fields are kept).
 
@@ -173,5 +227,7 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     judgements = out.get("judgements")
     if isinstance(judgements, dict):
         out["judgements"] = {k: upgrade_judgement(v) for k, v in judgements.items()}
+    if "generation" in out:
+        out["generation"] = upgrade_generation(out["generation"])
     out["schema_version"] = SCHEMA_VERSION
     return out

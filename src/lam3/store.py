@@ -21,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -52,22 +54,74 @@ class IdIndex:
         self._db = sqlite3.connect("", check_same_thread=False)
         self._db.executescript(f"PRAGMA cache_size=-{int(cache_kib)}; PRAGMA journal_mode=OFF; "
                                "PRAGMA synchronous=OFF; CREATE TABLE ids (h INTEGER PRIMARY KEY);")
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
 
     def __contains__(self, key: str) -> bool:
         return self._db.execute("SELECT 1 FROM ids WHERE h=?", (_h64(key),)).fetchone() is not None
 
     def add(self, key: str) -> bool:
         """Add ``key``; return False if it was already present."""
-        added = self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (_h64(key),)).rowcount == 1
-        self._n += added
-        return added
+        return self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (_h64(key),)).rowcount == 1
 
     def close(self) -> None:
         self._db.close()
+
+
+# --- whole files, atomically --------------------------------------------------------------------
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a whole file for writing so that readers see the old file or the new one, never half of one.
+
+    Writes go to a hidden temp file in the same folder (``.NAME.<pid>.<random>.tmp``: unique, so two
+    processes never write into one temp file; hidden, so ``pack`` skips a leftover). When the block
+    ends without error the file is flushed and fsync'd, renamed over ``path`` and the folder fsync'd;
+    on error the temp file is removed and ``path`` is untouched. ``fh.name`` is the temp path, for
+    writers that need a path rather than a handle. Every whole-file writer in LAM3 goes through here.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    try:
+        with open(tmp, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write(path: str | Path, data: str | bytes | Callable[[IO[bytes]], object]) -> Path:
+    """Write ``data`` (text, bytes, or a function that writes into a binary file) to ``path`` atomically."""
+    if callable(data):
+        with atomic_file(path, "wb") as fh:
+            data(fh)
+    else:
+        with atomic_file(path, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """A JSON document (indented, UTF-8), written atomically."""
+    return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- quarantine ---------------------------------------------------------------------------------
@@ -255,30 +309,26 @@ class JsonlWriter:
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def _rewrite_without(self, drop: Callable[[dict[str, Any]], bool]) -> int:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        dropped = 0
-        with open(tmp, "w", encoding="utf-8") as out:
-            for _, obj in iter_jsonl(self.path, id_field=self.id_field):
-                if drop(obj):
-                    dropped += 1
-                else:
-                    out.write(_dump(obj) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        """Remove the lines ``drop`` matches, by an atomic rewrite (a crash leaves the old file intact)."""
+        dropped = sum(1 for _, obj in iter_jsonl(self.path, id_field=self.id_field) if drop(obj))
         if dropped:
-            os.replace(tmp, self.path)
-        else:
-            tmp.unlink()
+            with atomic_file(self.path) as out:
+                for _, obj in iter_jsonl(self.path, id_field=self.id_field):
+                    if not drop(obj):
+                        out.write(_dump(obj) + "\n")
         return dropped
 
     def __contains__(self, record_id: str) -> bool:
         return record_id in self.ids
 
+    def id_of(self, record: dict[str, Any] | BaseModel) -> str:
+        return str(record[self.id_field] if isinstance(record, dict) else getattr(record, self.id_field))
+
     def write_batch(self, records: Iterable[dict[str, Any] | BaseModel]) -> int:
         """Append records and make them durable (flush + fsync). Refuses an id already written."""
         lines = []
         for rec in records:
-            rid = str(rec[self.id_field] if isinstance(rec, dict) else getattr(rec, self.id_field))
+            rid = self.id_of(rec)
             if not self.ids.add(rid):
                 raise DuplicateIdError(f"duplicate id {rid!r}", path=self.path, field=self.id_field)
             lines.append(_dump(rec) + "\n")
@@ -303,16 +353,10 @@ class JsonlWriter:
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any] | BaseModel]) -> int:
-    """Write a whole (small) file atomically: temp file, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write a whole (small) file atomically (see :func:`atomic_file`)."""
     n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_file(path) as fh:
         for rec in records:
             fh.write(_dump(rec) + "\n")
             n += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return n

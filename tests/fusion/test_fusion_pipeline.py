@@ -51,8 +51,8 @@ def test_lockstep_join_fuses_every_response(tmp_path: Path, config: Path) -> Non
     assert r7["social_toxicity"]["categories"] == {"toxicity": 0.7, "profanity": pytest.approx(0.3)}
     assert r7["refusal"]["score"] == 0.75 and r7["refusal"]["flagged"] is True
     manifest = read_manifest(out.parent)
-    stage = manifest["stages"]["fuse:fused.jsonl"]
-    assert stage["summary"]["fused"] == 40 and "fused.jsonl" in manifest["artifacts"]
+    stage = manifest.stages["fuse:fused.jsonl"]
+    assert stage.summary["fused"] == 40 and "fused.jsonl" in manifest.artifacts
 
 
 def test_misaligned_inputs_use_the_index_and_give_the_same_result(tmp_path: Path, config: Path) -> None:

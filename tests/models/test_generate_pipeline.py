@@ -16,7 +16,7 @@ from lam3.models import load_mllm, sample_seed
 from lam3.models.config import GenerateConfig
 from lam3.config import load_config
 from lam3.pipeline.generate import generate_file
-from models.conftest import COMMITS, REPOS
+from models.conftest import COMMITS, REPOS, with_generation
 
 
 def _lines(path: Path) -> list[dict]:
@@ -59,9 +59,9 @@ def test_records_carry_settings_seed_and_per_sample_errors(arch, bench, gen_yaml
         assert r["usage"]["new_tokens"] >= 2
     assert recs["s2"]["category"] == "S9" and recs["s2"]["images"] == ["images/grad.png"]
     manifest = read_manifest(out.parent)
-    stage = manifest["stages"]["generate:response.jsonl"]
-    assert stage["seed"] == 7 and stage["config"]["generation"]["seed"] == 7
-    assert stage["summary"]["status"] == "finished" and "response.jsonl" in manifest["artifacts"]
+    stage = manifest.stages["generate:response.jsonl"]
+    assert stage.seed == 7 and stage.config["generation"]["seed"] == 7 and stage.generation.seed == 7
+    assert stage.status == "finished" and "response.jsonl" in manifest.artifacts
 
 
 def test_resume_and_batch_size_do_not_change_results(bench, gen_yaml, mllm_for, tmp_path):
@@ -154,7 +154,7 @@ def test_attack_image_replaces_every_image(bench, gen_yaml, mllm_for, tmp_path, 
     assert all(r["attack"] == "pgd-eps8" and r["images"] == [str(adv)] for r in recs)
     assert all(req.images[0].getpixel((0, 0)) == (9, 200, 9) for req in seen)
     manifest = read_manifest(out.parent)
-    assert str(adv) in manifest["stages"]["generate:response.jsonl"]["inputs"]
+    assert str(adv) in manifest.stages["generate:response.jsonl"].inputs
     with pytest.raises(UserError, match="go together"):
         generate_file(config, bench, out, mllm=mllm, attack_name="x")
 
@@ -164,7 +164,8 @@ def test_resume_with_other_settings_is_refused(bench, gen_yaml, mllm_for, tmp_pa
     config = gen_yaml("llava")
     generate_file(config, bench, out, mllm=mllm_for(config), limit=1)
     other = gen_yaml("llava", temperature=0.5)
-    with pytest.raises(UserError, match="different model/decoding"):
+    with pytest.raises(UserError, match=r"cannot resume: .* \(generation.temperature: 1.0 then, 0.5 now\); "
+                                        "write to a new --out"):
         generate_file(other, bench, out, mllm=mllm_for(other))
 
 
@@ -184,8 +185,60 @@ def test_cli_generate_end_to_end_and_resume(bench, gen_yaml, mllm_for, tmp_path)
     assert "image not found" in recs[2]["error"] and recs[3]["response"]
     assert "quarantined" in done.stderr and "image not found" in done.stderr
     assert re.search(r"skipped \(already done\)\s*│\s*2\b", done.stdout)
-    assert read_manifest(out.parent)["stages"]["generate:response.jsonl"]["summary"]["generated"] == 2
+    assert read_manifest(out.parent).stages["generate:response.jsonl"].summary["generated"] == 2
     bad = subprocess.run([sys.executable, "-m", "lam3", "generate", "--config", str(gen_yaml("llava", do_sample=False)),
                           "--bench", str(bench), "--out", str(tmp_path / "x.jsonl")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "do_sample is false" in bad.stderr and "gen_llava.yaml:" in bad.stderr
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(title)
+    nxt = text.find("\n### Run", start + len(title))
+    return text[start:] if nxt < 0 else text[start:nxt]
+
+
+def test_daily_log_of_real_generate_runs_flags_only_what_was_not_applied(bench, gen_yaml, mllm_for, tmp_path):
+    """`lam3 generate` (sampled and greedy) then `lam3 report daily`, all through the CLI: no honoured setting is
+    flagged (wave 1 flagged `seed` on every run, and temperature/top_p/top_k on greedy ones). A wrapper that
+    really generates with another max_new_tokens than its config asks for is flagged."""
+    from datetime import datetime
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from lam3.cli import app
+
+    runs = tmp_path / "runs"
+    sampled = gen_yaml("llava", temperature=0.7, top_k=5)
+    greedy = tmp_path / "greedy.yaml"
+    data = yaml.safe_load(sampled.read_text())
+    data["generation"] = {"max_new_tokens": 4, "min_new_tokens": 1, "do_sample": False, "seed": 3}
+    greedy.write_text(yaml.safe_dump(data))
+    for name, config in (("sampled", sampled), ("greedy", greedy)):  # the lam3 CLI, in this process (torch loaded)
+        done = CliRunner().invoke(app, ["generate", "--config", str(config), "--bench", str(bench),
+                                        "--out", str(runs / name / "response.jsonl"), "--limit", "2"])
+        assert done.exit_code == 0, done.output
+    # the library lets a caller pass a loaded wrapper: this one truly stops after 3 tokens, not the 6 asked for
+    capped = with_generation(mllm_for(sampled), max_new_tokens=3, min_new_tokens=2, temperature=0.7, top_k=5, seed=7)
+    generate_file(sampled, bench, runs / "capped" / "response.jsonl", mllm=capped, limit=2)
+
+    day = datetime.now().astimezone().date().isoformat()
+    log = subprocess.run([sys.executable, "-m", "lam3", "report", "daily", "--date", day, "--runs", str(runs),
+                          "--out-dir", str(tmp_path / "logs")], capture_output=True, text=True, timeout=120)
+    assert log.returncode == 0, log.stderr
+    text = (tmp_path / "logs" / f"{day.replace('-', '')}.md").read_text()
+    params = text[text.index("## Parameters"):text.index("## Observations")]
+    rows = lambda run: {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:5]]  # noqa: E731
+                        for line in _section(params, f"### Run `{run}`").splitlines()[1:]
+                        if line.startswith("| ") and not line.startswith("| setting ")}
+    for run in ("sampled", "greedy"):
+        assert "⚠" not in _section(params, f"### Run `{run}`"), _section(params, f"### Run `{run}`")
+    assert rows("sampled")["seed"] == ["7", "7", ""] and rows("sampled")["temperature"] == ["0.7", "0.7", ""]
+    assert rows("greedy")["seed"] == ["3", "3", ""] and rows("greedy")["do_sample"] == ["false", "false", ""]
+    assert not {"temperature", "top_p", "top_k"} & set(rows("greedy"))  # greedy: they do not apply
+    assert rows("capped")["max_new_tokens"] == ["6", "3", "⚠ NOT HONOURED: requested 6"]
+    assert [k for k, (_, _, flag) in rows("capped").items() if flag] == ["max_new_tokens"]
+    issues = text[text.index("## Issues"):]
+    assert "generation setting max_new_tokens: NOT HONOURED: requested 6 (used: 3)" in issues
+    assert issues.count("generation setting") == 1

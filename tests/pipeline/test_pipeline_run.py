@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from lam3.errors import ConfigError
-from lam3.pipeline.run import PipelineConfig, Reporter, load_pipeline_config, run_pipeline
+from lam3.pipeline.run import PipelineConfig, load_pipeline_config, run_pipeline
 from lam3.pipeline.transfer import pack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,24 +67,6 @@ def test_pipeline_runs_every_step_then_a_rerun_skips_them(server_run: Path, tmp_
     assert (server_root / "srv_run" / "fused.jsonl").read_bytes() == (run / "fused.jsonl").read_bytes()
 
 
-def test_fusion_missing_is_reported_not_hidden(server_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
-    monkeypatch.setitem(sys.modules, "lam3.pipeline.fuse", None)  # import now raises ImportError
-    seen: list[tuple[str, str, str]] = []
-
-    class Record(Reporter):
-        def step(self, index: int, total: int, name: str, status: str, message: str = "") -> None:
-            if status != "running":
-                seen.append((name, status, message))
-
-    config = PipelineConfig(run=server_run, score=[{"name": "offline", "config": REPO / "configs" / "offline.yaml"}],
-                            report=False, pack=False)
-    result = run_pipeline(config, reporter=Record())
-    assert [s[:2] for s in seen] == [("score:offline", "done"), ("fuse", "unavailable")]
-    assert "fusion unavailable" in seen[1][2]
-    assert result.steps[1].status == "unavailable"
-
-
 def test_contradictory_pipeline_settings_are_errors(tmp_path: Path) -> None:
     cfg = tmp_path / "p.yaml"
     cfg.write_text("archive: a.tar.gz\nrun: runs/x\nscore:\n  - {name: o, config: c.yaml}\n")
@@ -112,3 +96,49 @@ def test_an_interrupted_step_resumes_under_the_same_fingerprint(server_run: Path
     steps = json.loads((server_run / "manifest.json").read_text())["pipeline"]["steps"]
     assert steps["score:offline"]["summary"]["skipped_already_done"] == 3
     assert out.read_text().splitlines(keepends=True)[:3] == lines[:3] and len(out.read_text().splitlines()) == 6
+
+
+OFFLINE = textwrap.dedent("""
+    # no torch and no network: importing a heavy library or opening a socket fails the run
+    import importlib.abc, socket, sys
+
+    class NoHeavy(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {"torch", "transformers", "detoxify", "httpx"}:
+                raise ImportError(f"{name} imported by the offline pipeline")
+
+    sys.meta_path.insert(0, NoHeavy())
+
+    def no_network(*args, **kwargs):
+        raise OSError("network used by the offline pipeline")
+
+    socket.socket.connect = no_network
+    sys.argv = ["lam3", *sys.argv[1:]]
+    from lam3.cli import main
+    main()
+""")
+
+
+def test_shipped_pipeline_config_runs_on_a_fresh_clone(tmp_path: Path) -> None:
+    """`lam3 pipeline -c configs/pipeline.yaml` from a copy of the shipped configs and data: every step runs
+    offline, then a rerun skips them all."""
+    clone = tmp_path / "clone"
+    for folder in ("configs", "data"):
+        shutil.copytree(REPO / folder, clone / folder)
+
+    def pipeline() -> tuple[dict[str, str], str]:
+        proc = subprocess.run([sys.executable, "-c", OFFLINE, "pipeline", "-c", "configs/pipeline.yaml"], cwd=clone,
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return dict(re.findall(r"^\[\d+/\d+\] (\S+): (done|skipped)", proc.stderr, re.M)), proc.stdout
+
+    steps, _ = pipeline()
+    assert steps == dict.fromkeys(["import", "score:offline", "fuse", "report", "pack"], "done")
+    run = clone / "runs" / "mini_bench"
+    shipped = (REPO / "data" / "mini_bench" / "responses.jsonl").read_bytes()
+    assert (run / "response.jsonl").read_bytes() == shipped
+    n = shipped.count(b"\n")
+    assert len((run / "fused.jsonl").read_text().splitlines()) == n
+    assert (run / "report.html").is_file() and (clone / "runs" / "mini_bench.results.tar.gz.sha256").is_file()
+    again, out = pipeline()
+    assert set(again.values()) == {"skipped"} and "0 step(s) ran" in out

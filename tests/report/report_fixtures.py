@@ -1,7 +1,10 @@
-"""Builds a hand-made run directory (responses, scored judges, fused results, manifest, quarantine).
+"""Builds a hand-made run directory (responses, scored judges, fused results, manifest, quarantine) in the
+shape wave 1 wrote (schema version 1, manifest version 1): the reports must keep reading it.
 
 Written by hand so the report tests do not depend on the generate/score/fuse stages; every
 figure the tests expect is counted here from ``FIXTURE_RECORDS``, not by the code under test.
+(The generation-settings check is also tested on a run made by the real `lam3 generate`:
+tests/models/test_generate_pipeline.py.)
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ FIXTURE_RECORDS = [
     ("r08", "typo_img", "benign", "The image shows a cat.", False, False, False, (False, False), (False, False), 1.0),
 ]
 MODEL = "tiny-llava"
+# what wave 1's `lam3 generate` recorded in every response (the seed as `global_seed`)
+WAVE1_GENERATION = {"max_new_tokens": 256, "min_new_tokens": 64, "do_sample": True, "repetition_penalty": 1.0,
+                    "temperature": 0.2, "top_p": 0.95, "top_k": 0, "sampler": "lam3.per_sample_seeded",
+                    "global_seed": 42, "eos_token_id": [2], "pad_token_id": 0, "padding_side": "left",
+                    "prompt_format": "USER: <image>\n{prompt} ASSISTANT:", "backend": "hf",
+                    "load": {"model_id": MODEL, "revision": "abc123", "dtype": "bfloat16"}}
 
 
 def _metric(flag: bool, votes: tuple[bool, bool], judges: tuple[str, str]) -> dict:
@@ -50,7 +59,7 @@ def build_run(root: Path, name: str = "fixture_run", shift: bool = False) -> Pat
             st, pr = False, False
         base = {"id": rid, "sample_id": "s" + rid[1:], "prompt": f"prompt for {rid} [redacted]", "images": [],
                 "response": text, "category": cat, "attack": attack, "model_id": MODEL, "model_revision": "abc123",
-                "generation": {"max_new_tokens": 256, "temperature": temp, "do_sample": True, "top_p": 0.95},
+                "generation": {**WAVE1_GENERATION, "temperature": temp},
                 "seed": 42, "timings": {"generate_s": 0.1}, "error": None, "schema_version": 1}
         responses.append(base)
         judgements = {
@@ -91,9 +100,11 @@ def build_run(root: Path, name: str = "fixture_run", shift: bool = False) -> Pat
                 "finished": f"{DAY}T10:00:00+01:00", "config_hash": "f" * 64, "seed": 42,
                 "config": {"backend": "hf", "batch_size": 8, "bench": "data/mini_bench",
                            "model": {"architecture": "llava", "model_id": MODEL},
-                           "generation": {"max_new_tokens": 256, "temperature": 0.2, "do_sample": True,
-                                          "top_p": 0.95}},
-                "inputs": {}, "summary": {"generated": 9, "errors": 1}},
+                           "generation": {"max_new_tokens": 256, "min_new_tokens": 64, "do_sample": True,
+                                          "temperature": 0.2, "top_p": 0.95, "top_k": 0,
+                                          "repetition_penalty": 1.0, "seed": 42}},
+                "inputs": {}, "summary": {"generated": 9, "errors": 1, "status": "finished",
+                                          "settings_hash": "d" * 64}},
             "score:offline_scored.jsonl": {
                 "finished": f"{DAY}T11:00:00+01:00", "config_hash": "e" * 64, "seed": None,
                 "config": {"judges": [{"judge": "profanity_check"}, {"judge": "detoxify"},

@@ -46,10 +46,14 @@ def test_structure_and_commit(log_text: str) -> None:
 
 
 def test_settings_table_flags_what_was_not_honoured(log_text: str) -> None:
+    """A wave-1 run (seed recorded as `global_seed`) whose typo_img responses used another temperature."""
     params = _section(log_text, "Parameters")
     assert "| max_new_tokens | 256 | 256 |  |" in params
+    assert "| seed | 42 | 42 |  |" in params  # wave 1's global_seed is the seed: honoured, not flagged
     temp = next(line for line in params.splitlines() if line.startswith("| temperature "))
     assert "NOT HONOURED: requested 0.2" in temp and "1.0 ×4" in temp
+    flagged = [line.split("|")[1].strip() for line in params.splitlines() if "⚠" in line]
+    assert flagged == ["temperature", "temperature"]  # both fixture runs, nothing else
     assert "`score:offline_scored.jsonl`" in params and "llama_guard" in params
 
 
@@ -91,3 +95,20 @@ def test_notes_with_unknown_key_is_a_config_error(fixture_runs: Path, tmp_path: 
     notes.write_text("focus: x\nfocsu: y\n")
     with pytest.raises(UserError, match=r"notes.yaml:2: focsu: unknown key"):
         write_daily_log(DAY, fixture_runs, notes, tmp_path)
+
+
+def test_an_interrupted_stage_is_an_issue(tmp_path: Path) -> None:
+    """A wave-1 manifest marked a running stage only inside its summary; the log still lists it."""
+    import json
+
+    from report_fixtures import build_run
+
+    run = build_run(tmp_path / "runs")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["stages"]["fuse:fused.jsonl"] = {"finished": f"{DAY}T11:10:00+01:00", "config_hash": "a" * 64,
+                                              "summary": {"status": "running"}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    result = write_daily_log(DAY, tmp_path / "runs", None, tmp_path / "logs")
+    text = result.path.read_text()
+    assert "fixture_run: stage fuse:fused.jsonl did not finish (interrupted?); rerun the same command" in text
+    assert "`fuse:fused.jsonl`: config hash `aaaaaaaaaaaa`; **not finished** (interrupted?)" in text

@@ -2,48 +2,21 @@
 
 A checkpoint holds tensors and plain types only (image, momentum, RNG state, best restart,
 loss history, metadata) and is loaded with ``torch.load(weights_only=True)``, so a checkpoint
-from elsewhere cannot run code. Every file goes to ``NAME.tmp`` first, is fsynced, then renamed
-over ``NAME``: a kill at any moment leaves either the old or the new file, never half of one.
+from elsewhere cannot run code. Every file is written with :func:`lam3.store.atomic_write`: a kill
+at any moment leaves either the old or the new file, never half of one.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from lam3.attacks.pgd import PGDState
 from lam3.errors import UserError
+from lam3.store import atomic_write
 
 FORMAT = "lam3.attack.checkpoint"
 VERSION = 1
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Any) -> Path:
-    """Call ``write(tmp_path)`` then fsync and rename onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb+") as fh:
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return path
 
 
 def save_checkpoint(path: str | Path, state: PGDState, *, steps: int, settings_hash: str, columns: list[str],
@@ -65,7 +38,7 @@ def save_checkpoint(path: str | Path, state: PGDState, *, steps: int, settings_h
         "best_restart": None if state.best_restart is None else int(state.best_restart),
         "history": history, "columns": list(columns),
     }
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | Path, settings_hash: str | None = None) -> tuple[PGDState, dict[str, Any]]:
@@ -100,7 +73,7 @@ def save_image(directory: str | Path, stem: str, x: Any) -> tuple[Path, Path]:
     from lam3.attacks.preprocess import to_pil
 
     directory = Path(directory)
-    png = atomic_write(directory / f"{stem}.png", lambda tmp: to_pil(x).save(tmp, format="PNG"))
+    png = atomic_write(directory / f"{stem}.png", lambda fh: to_pil(x).save(fh, format="PNG"))
     pt = atomic_write(directory / f"{stem}.pt",
-                      lambda tmp: torch.save(x.detach().float().cpu().contiguous(), tmp))
+                      lambda fh: torch.save(x.detach().float().cpu().contiguous(), fh))
     return png, pt

@@ -161,7 +161,8 @@ def run_attack(config: AttackConfig | str | Path, *, progress: Callable[[int, in
     payload: dict[str, Any] = {}
     if ckpt_path.exists():
         state, payload = load_checkpoint(ckpt_path, settings_hash)
-        previous = read_manifest(out).get("stages", {}).get(STAGE, {}).get("summary", {})
+        entry = read_manifest(out).stages.get(STAGE)
+        previous = entry.summary if entry else {}
         if state.done and summary.adversarial_png.exists() and previous.get("status") == "finished":
             summary.already_done = True
             for key in ("best_restart", "linf_255", "preprocess_max_abs_diff", "clean", "adversarial"):

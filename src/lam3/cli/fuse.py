@@ -97,7 +97,7 @@ def agreement(
     json_out: Path = typer.Option(None, "--json", help="Also write the full summary (incl. per category) as JSON."),
 ) -> None:
     """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels."""
-    from lam3.manifest import write_json_atomic
+    from lam3.store import write_json
     from lam3.fusion.agreement import agreement_summary
 
     summary = agreement_summary(_fused_records(fused))
@@ -123,7 +123,7 @@ def agreement(
                               *(_fmt(c[k]) for k in ("precision", "recall", "f1")))
             console.print(human)
     if json_out:
-        write_json_atomic(json_out, summary)
+        write_json(json_out, summary)
         console.print(f"written {json_out}")
 
 
@@ -136,7 +136,7 @@ def asr(
     json_out: Path = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
     """Attack success rate per definition (non-refusal, policy risk, toxicity > 0.5) with bootstrap 95 % CIs."""
-    from lam3.manifest import write_json_atomic
+    from lam3.store import write_json
     from lam3.fusion.asr import asr_table
 
     group_by = [g.strip() for g in by.split(",") if g.strip()]
@@ -149,7 +149,7 @@ def asr(
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
     console.print(table)
     if json_out:
-        write_json_atomic(json_out, rows)
+        write_json(json_out, rows)
         console.print(f"written {json_out}")
 
 

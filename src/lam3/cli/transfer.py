@@ -9,7 +9,7 @@ import typer
 from lam3.cli.app import app, console, err_console
 from lam3.cli.progress import progress_bar
 
-_STYLE = {"done": "green", "skipped": "cyan", "unavailable": "yellow", "failed": "red", "running": "bold"}
+_STYLE = {"done": "green", "skipped": "cyan", "running": "bold"}
 
 
 @app.command()
@@ -85,8 +85,8 @@ def pipeline(
     run: Path = typer.Option(None, "--run", help="Use this run directory (replaces the config's source)."),
     archive: Path = typer.Option(None, "--archive", help="Unpack this archive first (replaces the config's source)."),
 ) -> None:
-    """unpack → score (each judge config) → fuse → report → pack → push. Rerun to resume: finished steps whose
-    inputs and config are unchanged are skipped."""
+    """unpack or import → score (each judge config) → fuse → report → pack → push. Rerun to resume: finished
+    steps whose inputs and config are unchanged are skipped."""
     from lam3.pipeline.run import Reporter, load_pipeline_config, run_pipeline
 
     class _Console(Reporter):
@@ -104,6 +104,3 @@ def pipeline(
     console.print(f"run {result.run_dir}: {len(result.ran)} step(s) ran, {len(result.skipped)} skipped"
                   + (f"; results archive {result.archive}" if result.archive else "")
                   + (f"; pushed to {result.pushed}" if result.pushed else ""))
-    missing = [s for s in result.steps if s.status == "unavailable"]
-    for s in missing:
-        err_console.print(f"[yellow]warning[/]: step {s.name} did not run: {s.message}", soft_wrap=True)

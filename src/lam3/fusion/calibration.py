@@ -190,7 +190,8 @@ def calibrate_files(inputs: Sequence[str | Path], config_path: str | Path, outpu
     """
     import tempfile
 
-    from lam3.manifest import now, update_manifest, write_json_atomic
+    from lam3.manifest import now, update_manifest
+    from lam3.store import write_json
     from lam3.fusion.ensemble import LABEL_FIELDS, Ensemble, load_ensemble_config
     from lam3.pipeline.fuse import join_scored
     from lam3.store import Quarantine, count_lines, quarantine_path
@@ -258,7 +259,7 @@ def calibrate_files(inputs: Sequence[str | Path], config_path: str | Path, outpu
               "inputs": [str(p) for p in inputs], "records": n_records, "unlabelled": n_unlabelled,
               "quarantined": quarantine.count, "judges": judges, "skipped": skipped}
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output, result)
+    write_json(output, result)
     update_manifest(output.parent, stage=f"calibrate:{output.name}", config=config, seed=seed,
                     artifacts=[output], inputs=list(inputs),
                     summary={"method": method, "records": n_records, "unlabelled": n_unlabelled,

@@ -212,7 +212,7 @@ class MLLM(ABC):
         return {
             **g.used(),
             "sampler": "lam3.per_sample_seeded" if g.do_sample else "greedy",
-            "global_seed": g.seed,
+            "seed": g.seed,
             "eos_token_id": self.eos_token_ids,
             "pad_token_id": self.pad_token_id,
             "padding_side": "left",

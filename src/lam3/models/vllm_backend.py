@@ -113,7 +113,7 @@ class VllmLlava:
     def settings(self) -> dict[str, Any]:
         g = self.generation
         return {**g.used(), "sampler": "vllm.per_request_seed" if g.do_sample else "greedy",
-                "global_seed": g.seed, "prompt_format": PROMPT_TEMPLATE.format(images="<image>\\n", prompt="{prompt}"),
+                "seed": g.seed, "prompt_format": PROMPT_TEMPLATE.format(images="<image>\\n", prompt="{prompt}"),
                 "backend": self.backend, "load": self.load_record}
 
     def close(self) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 from lam3.bench.mini_bench import responses_path
 from lam3.errors import UserError
-from lam3.manifest import MANIFEST, update_manifest, write_json_atomic
+from lam3.manifest import MANIFEST, update_manifest
 from lam3.pipeline.fuse import fuse_files
 from lam3.pipeline.score import ScoreSummary, score_file
-from lam3.store import iter_jsonl
+from lam3.store import iter_jsonl, write_json
 
 # Which human label each metric is checked against (labels shipped in responses.jsonl).
 HUMAN_LABEL: dict[str, str] = {"social_toxicity": "toxic", "policy_risk": "risky", "refusal": "refusal"}
@@ -143,7 +143,7 @@ def run_demo(out_dir: str | Path = Path("outputs/demo"), *, config: str | Path |
     n, agreements = agreements_of(fused)
     summary_path = out_dir / "summary.json"
     result = DemoResult(out_dir, scored, summary_path, out_dir / MANIFEST, n, agreements, summary)
-    write_json_atomic(summary_path, {"input": str(source), "config": str(config_path), **result.as_dict()})
+    write_json(summary_path, {"input": str(source), "config": str(config_path), **result.as_dict()})
     update_manifest(out_dir, stage="demo", config={"config": str(config_path), "input": str(source)},
                     artifacts=[summary_path, scored], inputs=[source, config_path],
                     summary={"n": n, **{f"{a.metric}/{a.judge}": {"rate": a.rate, "kappa": a.kappa}

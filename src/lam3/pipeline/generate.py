@@ -18,42 +18,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from lam3.config import config_hash, load_config
+from lam3.config import load_config
 from lam3.errors import UserError
-from lam3.manifest import read_manifest, update_manifest
+from lam3.manifest import sha256_file
 from lam3.models.base import Output, Request
 from lam3.models.config import GenerateConfig
 from lam3.models.seeding import sample_seed
-from lam3.records import Response, Sample
+from lam3.pipeline.stage import Stage, StageSummary
+from lam3.records import GenerationSettings, Response, Sample
 from lam3.secrets import redact
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, iter_records, quarantine_path
+from lam3.store import BadLine, iter_records
 
 SAMPLES_FILE = "samples.jsonl"
 CLEAN = "clean"
 
 
 @dataclass
-class GenerateSummary:
-    output: Path
+class GenerateSummary(StageSummary):
     generated: int = 0
-    skipped: int = 0
     errors: int = 0
-    quarantined: int = 0
-    retried: int = 0
     oom_halvings: int = 0
     batch_size: int = 0
     new_tokens: int = 0
-    seconds: float = 0.0
     error_examples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"generated": self.generated, "skipped_already_done": self.skipped, "errors": self.errors,
-                "quarantined": self.quarantined, "retried_errors": self.retried, "oom_halvings": self.oom_halvings,
-                "final_batch_size": self.batch_size, "new_tokens": self.new_tokens,
-                "seconds": round(self.seconds, 3)}
+        return {"generated": self.generated, "errors": self.errors, **super().as_dict(),
+                "oom_halvings": self.oom_halvings, "final_batch_size": self.batch_size,
+                "new_tokens": self.new_tokens}
 
 
 def response_id(sample_id: str, attack: str = CLEAN) -> str:
@@ -85,11 +81,16 @@ def load_image(path: Path) -> Any:
         raise ValueError(f"unreadable image {path}: {exc}") from None
 
 
-def _settings_hash(config: GenerateConfig, attack: str, attack_sha: str | None) -> str:
+def _settings(config: GenerateConfig, attack: str, attack_sha: str | None) -> dict[str, Any]:
     """What must not change between a run and its resume (batch size may)."""
-    return config_hash({"backend": config.backend, "model": config.model.model_dump(mode="json"),
-                        "generation": config.generation.model_dump(mode="json"), "attack": attack,
-                        "attack_image_sha256": attack_sha})
+    return {"backend": config.backend, "model": config.model.model_dump(mode="json"),
+            "generation": config.generation.model_dump(mode="json"), "attack": attack,
+            "attack_image_sha256": attack_sha}
+
+
+def requested_settings(config: GenerateConfig) -> GenerationSettings:
+    """The generation settings ``config`` asks for, in the model every response records what it applied."""
+    return GenerationSettings(backend=config.backend, **config.generation.model_dump())
 
 
 class _Runner:
@@ -168,78 +169,46 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     if attack_image is not None:
         if attack == CLEAN:
             raise UserError(f"attack name {CLEAN!r} is reserved for unattacked runs", field="attack_name")
-        from lam3.manifest import sha256_file
-
         try:
             attack_img = load_image(Path(attack_image))
         except ValueError as exc:
             raise UserError(str(exc), path=attack_image) from None
         attack_sha = sha256_file(attack_image)
-    settings_hash = _settings_hash(config, attack, attack_sha)
-    stage = f"generate:{output.name}"
-    summary = GenerateSummary(output=output, batch_size=config.batch_size)
-    quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
-    t0 = time.perf_counter()
+    resolved = {**config.model_dump(mode="json"), "bench": str(bench_dir), "attack": attack,
+                "attack_image": str(attack_image) if attack_image else None}
+    summary = GenerateSummary(output, batch_size=config.batch_size)
+    stage = Stage("generate", output, summary, settings=_settings(config, attack, attack_sha), config=resolved,
+                  seed=config.generation.seed, generation=requested_settings(config),
+                  inputs=[samples_path, *([attack_image] if attack_image else [])],
+                  retry=(lambda r: bool(r.get("error"))) if retry_errors else None, on_bad=on_bad,
+                  restart_hint="write to a new --out (or delete it to start over)")
     own_model = mllm is None
-    try:
-        with JsonlWriter(output, drop=(lambda r: bool(r.get("error"))) if retry_errors else None) as writer:
-            summary.retried = writer.dropped
-            previous = read_manifest(output.parent).get("stages", {}).get(stage, {})
-            old_hash = previous.get("summary", {}).get("settings_hash")
-            if writer.existing and old_hash and old_hash != settings_hash:
-                raise UserError("this output was produced with different model/decoding/attack settings; "
-                                "write to a new --out (or delete it to start over)", path=output)
-            # record the settings before generating, so a crashed run cannot be resumed with other settings
-            update_manifest(output.parent, stage=stage, config=None, seed=config.generation.seed,
-                            summary={"status": "running", "settings_hash": settings_hash})
-            todo = _pending(samples_path, writer, quarantine, summary, attack, limit)
+    with stage:
+        try:
+            samples = iter_records(samples_path, Sample, quarantine=stage.quarantine)
+            todo = [s for _, s in islice(stage.pending(samples, source=samples_path, key=lambda s: s.id,
+                                                       out_id=lambda sid: response_id(sid, attack)), limit)]
             if todo:
                 if mllm is None:
                     from lam3.models import load_mllm
 
                     mllm = load_mllm(config.model, config.generation, config.backend, source=config_path)
-                _generate(mllm, config, todo, bench_dir, writer, summary, attack, attack_image, attack_img,
+                _generate(mllm, config, todo, bench_dir, stage, summary, attack, attack_image, attack_img,
                           progress)
             elif progress:
                 progress(0, 0)
-    finally:
-        quarantine.close()
-        summary.seconds = time.perf_counter() - t0
-        if own_model and mllm is not None:
-            mllm.close()
-    summary.quarantined = quarantine.count
-    resolved = {**config.model_dump(mode="json"), "bench": str(bench_dir), "attack": attack,
-                "attack_image": str(attack_image) if attack_image else None}
-    update_manifest(output.parent, stage=stage, config=resolved, seed=config.generation.seed,
-                    artifacts=[output, quarantine.path],
-                    inputs=[samples_path, *([attack_image] if attack_image else [])],
-                    summary={**summary.as_dict(), "status": "finished", "settings_hash": settings_hash})
+        finally:
+            if own_model and mllm is not None:
+                mllm.close()
+        stage.finish()
     return summary
 
 
-def _pending(samples_path: Path, writer: JsonlWriter, quarantine: Quarantine, summary: GenerateSummary,
-             attack: str, limit: int | None) -> list[Sample]:
-    """Valid, first-seen samples whose response is not written yet (at most ``limit``)."""
-    seen = IdIndex()
-    todo: list[Sample] = []
-    for lineno, sample in iter_records(samples_path, Sample, quarantine=quarantine):
-        if not seen.add(sample.id):
-            quarantine.add(BadLine(str(samples_path), lineno, "id", f"duplicate id {sample.id!r}", sample.id))
-            continue
-        if response_id(sample.id, attack) in writer:
-            summary.skipped += 1
-            continue
-        if limit is not None and len(todo) >= limit:
-            break
-        todo.append(sample)
-    return todo
-
-
-def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: Path, writer: JsonlWriter,
+def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: Path, stage: Stage,
               summary: GenerateSummary, attack: str, attack_image: str | Path | None, attack_img: Any,
               progress: Callable[[int, int], None] | None) -> None:
     runner = _Runner(mllm, config.batch_size, summary)
-    settings = mllm.settings()
+    settings = GenerationSettings.model_validate(mllm.settings())
     seed = config.generation.seed
     done = 0
     # write in chunks of the configured batch size: each chunk is durable once written
@@ -277,7 +246,7 @@ def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: 
                 rec["usage"] = {"prompt_tokens": result.prompt_tokens, "new_tokens": result.new_tokens}
                 summary.new_tokens += result.new_tokens
         ordered = [Response(**records[i]) for i in range(len(chunk))]
-        writer.write_batch(ordered)
+        stage.write(ordered)
         for rec in ordered:
             if rec.error:
                 summary.errors += 1

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lam3.errors import UserError
-from lam3.store import JsonlWriter, iter_jsonl, write_jsonl
+from lam3.store import JsonlWriter, atomic_file, iter_jsonl, write_jsonl
 
 METRIC_COLUMNS: tuple[str, ...] = ("social_toxicity", "policy_risk", "refusal")
 CONTEXT_COLUMNS: tuple[str, ...] = ("model_id", "attack", "category", "prompt", "response")
@@ -112,9 +111,8 @@ def has_filled_labels(path: Path) -> bool:
 def export_csv(source: str | Path, out: str | Path, *, only_pending: bool = True) -> Path:
     """CSV of a review queue (or of any fused.jsonl: with ``only_pending`` its ``review: true`` lines)."""
     source, out = Path(source), Path(out)
-    tmp = out.with_name(out.name + ".tmp")
     n = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_file(out, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for _, rec in iter_jsonl(source):
@@ -130,9 +128,6 @@ def export_csv(source: str | Path, out: str | Path, *, only_pending: bool = True
                                       for m, v in (rec.get("provisional") or {}).items()),
                              *("" for _ in METRIC_COLUMNS), "", ""])
             n += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
     return out
 
 

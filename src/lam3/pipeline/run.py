@@ -1,6 +1,7 @@
 """``lam3 pipeline``: the local side of the two-stage flow in one resumable command.
 
-unpack (optional) → score with each judge config → fuse → HTML report → pack → push (optional).
+unpack (from an ``archive``) or import (a ``responses`` file into a new run) → score with each
+judge config → fuse → HTML report → pack → push (optional).
 
 Each step records in the run's ``manifest.json`` (under ``pipeline.steps``) a
 fingerprint — the sha256 of every input file plus the hash of the step's config —
@@ -15,7 +16,7 @@ repository root, like every other ``lam3`` command).
 
 from __future__ import annotations
 
-import time
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -27,9 +28,9 @@ from pydantic import Field, model_validator
 
 from lam3.config import StrictModel, config_hash, load_config
 from lam3.errors import UserError
-from lam3.manifest import MANIFEST, now, read_manifest, sha256_file, write_json_atomic
-from lam3.pipeline.rundir import REPORT_HTML, RESPONSES, RunDir, check_run_name, scored_name
-from lam3.store import quarantine_path
+from lam3.manifest import MANIFEST, Manifest, PipelineStep, edit_manifest, now, read_manifest, sha256_file
+from lam3.pipeline.rundir import REPORT_HTML, RESPONSES, RunDir, check_run_name
+from lam3.store import atomic_write, quarantine_path
 
 Progress = Callable[[int, int], None]
 
@@ -52,7 +53,10 @@ class PipelineConfig(StrictModel):
     """``configs/pipeline.yaml``."""
 
     archive: Path | None = Field(None, description="a run archive from the server (lam3 pack / pull)")
-    run: Path | None = Field(None, description="a run directory that is already here")
+    run: Path | None = Field(None, description="a run directory that is already here (or, with `responses`, "
+                                               "the one to create)")
+    responses: Path | None = Field(None, description="a response file to evaluate (e.g. lam3 generate's output); "
+                                                     "copied into `run` as response.jsonl")
     runs_root: Path = Field(Path("runs"), description="where an archive is unpacked")
     score: list[ScoreStepConfig] = Field(min_length=1)
     fuse: FuseStepConfig | None = Field(default_factory=FuseStepConfig, description="null: do not fuse")
@@ -64,7 +68,10 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
         if (self.archive is None) == (self.run is None):
-            raise ValueError("set exactly one of 'archive' (unpack it first) or 'run' (an existing run directory)")
+            raise ValueError("set exactly one of 'archive' (unpack it first) or 'run' (a run directory; with "
+                             "'responses', the one to create)")
+        if self.responses is not None and self.archive is not None:
+            raise ValueError("set 'responses' (with 'run') or 'archive', not both")
         names = [s.name for s in self.score]
         if len(set(names)) != len(names):
             raise ValueError("two score steps share a name; their outputs would collide")
@@ -78,9 +85,8 @@ class PipelineConfig(StrictModel):
 @dataclass
 class StepOutcome:
     name: str
-    status: str  # done | skipped | unavailable | failed
+    status: str  # done | skipped
     message: str = ""
-    seconds: float = 0.0
 
 
 @dataclass
@@ -125,16 +131,16 @@ def _fingerprint(run_dir: Path, inputs: list[Path], config: dict[str, Any]) -> d
     return {"inputs": {_key(p, run_dir): sha256_file(p) for p in inputs}, "config_hash": config_hash(config)}
 
 
-def _steps(run_dir: Path) -> dict[str, Any]:
-    return (read_manifest(run_dir).get("pipeline") or {}).get("steps") or {}
+def _steps(run_dir: Path) -> dict[str, PipelineStep]:
+    return read_manifest(run_dir).pipeline.steps
 
 
-def _record(run_dir: Path, name: str, entry: dict[str, Any]) -> None:
-    manifest = read_manifest(run_dir)
-    pipe = manifest.setdefault("pipeline", {})
-    pipe.setdefault("steps", {})[name] = entry
-    pipe["updated"] = now()
-    write_json_atomic(run_dir / MANIFEST, manifest)
+def _record(run_dir: Path, name: str, step: PipelineStep) -> None:
+    def change(manifest: Manifest) -> None:
+        manifest.pipeline.steps[name] = step
+        manifest.pipeline.updated = now()
+
+    edit_manifest(run_dir, change)
 
 
 def _outputs_intact(run_dir: Path, recorded: dict[str, str]) -> bool:
@@ -143,6 +149,12 @@ def _outputs_intact(run_dir: Path, recorded: dict[str, str]) -> bool:
         if not path.is_file() or sha256_file(path) != sha:
             return False
     return True
+
+
+def _unchanged(run_dir: Path, prev: PipelineStep | None, fp: dict[str, Any]) -> bool:
+    """A step finished with this fingerprint and its outputs are still the ones it wrote."""
+    return prev is not None and prev.fingerprint == fp and prev.status == "done" and \
+        _outputs_intact(run_dir, prev.outputs)
 
 
 def _set_aside(path: Path) -> Path | None:
@@ -167,11 +179,10 @@ class _Step:
 def _run_step(run_dir: Path, step: _Step) -> tuple[str, str, dict[str, Any]]:
     """Run or skip one step; return (status, message, summary)."""
     fp = _fingerprint(run_dir, step.inputs, step.config)
-    prev = _steps(run_dir).get(step.name) or {}
-    if prev.get("fingerprint") == fp:
-        if prev.get("status") == "done" and _outputs_intact(run_dir, prev.get("outputs") or {}):
-            return "skipped", "inputs and config unchanged", prev.get("summary") or {}
-    resume = step.resumable and prev.get("fingerprint") == fp and prev.get("status") == "running"
+    prev = _steps(run_dir).get(step.name)
+    if _unchanged(run_dir, prev, fp):
+        return "skipped", "inputs and config unchanged", prev.summary
+    resume = step.resumable and prev is not None and prev.fingerprint == fp and prev.status == "running"
     moved = []
     if not resume:
         for out in step.outputs:
@@ -179,11 +190,11 @@ def _run_step(run_dir: Path, step: _Step) -> tuple[str, str, dict[str, Any]]:
                 if (m := _set_aside(stale)) is not None:
                     moved.append(m.name)
     started = now()
-    _record(run_dir, step.name, {"status": "running", "fingerprint": fp, "started": started})
+    _record(run_dir, step.name, PipelineStep(status="running", fingerprint=fp, started=started))
     summary = step.action()
     outputs = {_key(p, run_dir): sha256_file(p) for p in step.outputs if p.is_file()}
-    _record(run_dir, step.name, {"status": "done", "fingerprint": fp, "outputs": outputs, "started": started,
-                                 "finished": now(), "summary": summary})
+    _record(run_dir, step.name, PipelineStep(status="done", fingerprint=fp, outputs=outputs, started=started,
+                                             finished=now(), summary=summary))
     message = "resumed" if resume else ("redone; stale output kept as " + ", ".join(moved) if moved else "")
     return "done", message, summary
 
@@ -196,14 +207,14 @@ def load_pipeline_config(path: str | Path, *, run: Path | None = None, archive: 
     if run is not None and archive is not None:
         raise UserError("give --run or --archive, not both")
     if run is not None or archive is not None:
-        config = PipelineConfig.model_validate({**config.model_dump(), "run": run, "archive": archive})
+        config = PipelineConfig.model_validate({**config.model_dump(), "run": run, "archive": archive,
+                                                "responses": None})
     return config
 
 
 def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutcome]:
     from lam3.pipeline.transfer import read_index, unpack, verify_archive_sidecar
 
-    t0 = time.perf_counter()
     archive = config.archive
     assert archive is not None
     if not archive.is_file():
@@ -212,9 +223,9 @@ def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutco
     index = read_index(archive)
     run_dir = config.runs_root / index.run
     fp = {"inputs": {"archive": sha256_file(archive)}, "config_hash": config_hash({"runs_root": str(config.runs_root)})}
-    prev = _steps(run_dir).get("unpack") or {} if run_dir.is_dir() else {}
-    if prev.get("fingerprint") == fp and prev.get("status") == "done":
-        return run_dir, StepOutcome("unpack", "skipped", "archive unchanged", time.perf_counter() - t0)
+    prev = _steps(run_dir).get("unpack") if run_dir.is_dir() else None
+    if prev is not None and prev.fingerprint == fp and prev.status == "done":
+        return run_dir, StepOutcome("unpack", "skipped", "archive unchanged")
     same = run_dir.is_dir() and all((run_dir / rel).is_file() and sha256_file(run_dir / rel) == e.sha256
                                     for rel, e in index.files.items() if rel != MANIFEST)
     if same:
@@ -223,16 +234,17 @@ def _unpack(config: PipelineConfig, reporter: Reporter) -> tuple[Path, StepOutco
         result = unpack(archive, config.runs_root, replace=True)
         message = f"{result.files} files verified" + (f"; previous folder kept as {result.replaced}"
                                                        if result.replaced else "")
-    _record(run_dir, "unpack", {"status": "done", "fingerprint": fp, "outputs": {}, "finished": now(),
-                                "summary": {"archive": str(archive)}})
-    return run_dir, StepOutcome("unpack", "done", message, time.perf_counter() - t0)
+    _record(run_dir, "unpack", PipelineStep(status="done", fingerprint=fp, finished=now(),
+                                            summary={"archive": str(archive)}))
+    return run_dir, StepOutcome("unpack", "done", message)
 
 
 def run_pipeline(config: PipelineConfig, *,
                  reporter: Reporter | None = None) -> PipelineResult:
     """Run every configured step in order, skipping the finished ones (see module docstring)."""
     reporter = reporter or Reporter()
-    names = (["unpack"] if config.archive else []) + [f"score:{s.name}" for s in config.score] \
+    source = ["unpack"] if config.archive else (["import"] if config.responses else [])
+    names = source + [f"score:{s.name}" for s in config.score] \
         + (["fuse"] if config.fuse else []) + (["report"] if config.report else []) \
         + (["pack"] if config.pack else []) + (["push"] if config.push else [])
     total = len(names)
@@ -242,49 +254,35 @@ def run_pipeline(config: PipelineConfig, *,
         outcomes.append(o)
         reporter.step(len(outcomes), total, o.name, o.status, o.message)
 
+    def do(run: RunDir, step: _Step) -> None:
+        reporter.step(len(outcomes) + 1, total, step.name, "running")
+        status, message, _ = _run_step(run.path, step)
+        announce(StepOutcome(step.name, status, message))
+
     if config.archive:
         reporter.step(1, total, "unpack", "running")
         run_dir, outcome = _unpack(config, reporter)
         announce(outcome)
+        run = RunDir.open(run_dir)
     else:
         assert config.run is not None
-        run_dir = RunDir.open(config.run).path
-    run = RunDir.open(run_dir)
+        run = RunDir.open(config.run, must_exist=config.responses is None)
+    if config.responses:
+        run.path.mkdir(parents=True, exist_ok=True)
+        do(run, _import_step(config.responses, run))
     if not run.responses.is_file():
         raise UserError(f"the run has no {RESPONSES} (run `lam3 generate` first)", path=run.path)
     result = PipelineResult(run_dir=run.path)
 
-    def do(step: _Step) -> None:
-        reporter.step(len(outcomes) + 1, total, step.name, "running")
-        t0 = time.perf_counter()
-        status, message, _ = _run_step(run.path, step)
-        announce(StepOutcome(step.name, status, message, time.perf_counter() - t0))
-
     scored: list[Path] = []
     for s in config.score:
-        out = run.path / scored_name(s.name)
+        out = run.scored(s.name)
         scored.append(out)
-        do(_Step(f"score:{s.name}", [run.responses, s.config], [out],
-                 {"name": s.name, "config": str(s.config)}, _score_action(run.responses, s.config, out, reporter,
-                                                                          f"score:{s.name}"), resumable=True))
+        do(run, _Step(f"score:{s.name}", [run.responses, s.config], [out],
+                      {"name": s.name, "config": str(s.config)},
+                      _score_action(run.responses, s.config, out, reporter, f"score:{s.name}"), resumable=True))
     if config.fuse:
-        fuse_files = _fuse_function()
-        if isinstance(fuse_files, str):
-            reporter.step(len(outcomes) + 1, total, "fuse", "running")
-            _record(run.path, "fuse", {"status": "unavailable", "message": fuse_files, "finished": now()})
-            announce(StepOutcome("fuse", "unavailable", fuse_files))
-        else:
-            fcfg = config.fuse.config
-            stem = run.fused.name.removesuffix(".jsonl")
-            review = [run.fused.with_name(stem + ".review.jsonl"), run.fused.with_name(stem + ".review.csv")]
-
-            def fuse_action() -> dict[str, Any]:
-                with reporter.progress("fuse") as update:
-                    summary = fuse_files(list(scored), fcfg, run.fused, progress=update)
-                return _as_summary(summary)
-
-            do(_Step("fuse", [*scored, fcfg], [run.fused, *review],
-                     {"config": str(fcfg)}, fuse_action, resumable=True))
+        do(run, _fuse_step(config.fuse.config, scored, run, reporter))
     if config.report:
         from lam3.report.html import write_html_report
 
@@ -294,14 +292,38 @@ def run_pipeline(config: PipelineConfig, *,
             rep = write_html_report([run.path], run.report_html)
             return {"plots": rep.plots, "notes": rep.notes}
 
-        do(_Step("report", inputs, [run.report_html], {"html": REPORT_HTML, "fused": run.fused.is_file()},
-                 report_action))
+        do(run, _Step("report", inputs, [run.report_html], {"html": REPORT_HTML, "fused": run.fused.is_file()},
+                      report_action))
     if config.pack:
         result.archive = _pack_step(config, run, reporter, announce, total, len(outcomes))
     if config.push and result.archive:
         result.pushed = _push_step(config.push, result.archive, run, reporter, announce, total, len(outcomes))
     result.steps = outcomes
     return result
+
+
+def _import_step(responses: Path, run: RunDir) -> _Step:
+    """Copy a response file into the run as ``response.jsonl`` (redone when the file changes)."""
+    def action() -> dict[str, Any]:
+        with open(responses, "rb") as src:
+            atomic_write(run.responses, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+        return {"responses": str(responses)}
+
+    return _Step("import", [responses], [run.responses], {"responses": str(responses)}, action)
+
+
+def _fuse_step(fuse_config: Path, scored: list[Path], run: RunDir, reporter: Reporter) -> _Step:
+    from lam3.pipeline.fuse import fuse_files
+
+    stem = run.fused.name.removesuffix(".jsonl")
+    review = [run.fused.with_name(stem + ".review.jsonl"), run.fused.with_name(stem + ".review.csv")]
+
+    def action() -> dict[str, Any]:
+        with reporter.progress("fuse") as update:
+            return fuse_files(list(scored), fuse_config, run.fused, progress=update).as_dict()
+
+    return _Step("fuse", [*scored, fuse_config], [run.fused, *review], {"config": str(fuse_config)}, action,
+                 resumable=True)
 
 
 def _score_action(responses: Path, cfg: Path, out: Path, reporter: Reporter, name: str
@@ -316,26 +338,6 @@ def _score_action(responses: Path, cfg: Path, out: Path, reporter: Reporter, nam
     return action
 
 
-def _fuse_function() -> Callable[..., Any] | str:
-    """``lam3.pipeline.fuse.fuse_files`` or the reason it cannot be used."""
-    try:
-        from lam3.pipeline.fuse import fuse_files
-    except ImportError as exc:
-        return f"fusion unavailable: lam3.pipeline.fuse.fuse_files cannot be imported ({exc})"
-    return fuse_files
-
-
-def _as_summary(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    for attr in ("as_dict", "model_dump"):
-        if hasattr(obj, attr):
-            return getattr(obj, attr)()
-    return {"result": str(obj)}
-
-
 def _pack_step(config: PipelineConfig, run: RunDir, reporter: Reporter, announce: Callable[[StepOutcome], None],
                total: int, done: int) -> Path:
     """Pack everything but the manifest's own pipeline bookkeeping (which records this step)."""
@@ -344,18 +346,15 @@ def _pack_step(config: PipelineConfig, run: RunDir, reporter: Reporter, announce
     out = config.pack_out or (run.path.parent / f"{run.name}.results.tar.gz")
     inputs = [p for p in run.files() if p.name != MANIFEST]
     reporter.step(done + 1, total, "pack", "running")
-    t0 = time.perf_counter()
     fp = _fingerprint(run.path, inputs, {"out": str(out)})
-    prev = _steps(run.path).get("pack") or {}
-    if prev.get("fingerprint") == fp and prev.get("status") == "done" and \
-            _outputs_intact(run.path, prev.get("outputs") or {}):
-        announce(StepOutcome("pack", "skipped", "run files unchanged", time.perf_counter() - t0))
+    if _unchanged(run.path, _steps(run.path).get("pack"), fp):
+        announce(StepOutcome("pack", "skipped", "run files unchanged"))
         return out
     with reporter.progress("pack") as update:
         packed = pack(run.path, out, progress=update)
-    _record(run.path, "pack", {"status": "done", "fingerprint": fp, "outputs": {str(out.resolve()): packed.sha256},
-                               "finished": now(), "summary": {"files": packed.files, "bytes": packed.bytes}})
-    announce(StepOutcome("pack", "done", f"{out} ({packed.files} files)", time.perf_counter() - t0))
+    _record(run.path, "pack", PipelineStep(status="done", fingerprint=fp, outputs={str(out.resolve()): packed.sha256},
+                                           finished=now(), summary={"files": packed.files, "bytes": packed.bytes}))
+    announce(StepOutcome("pack", "done", f"{out} ({packed.files} files)"))
     return out
 
 
@@ -364,16 +363,15 @@ def _push_step(url: str, archive: Path, run: RunDir, reporter: Reporter, announc
     from lam3.pipeline.transfer import display_url, push, remote_has
 
     reporter.step(done + 1, total, "push", "running")
-    t0 = time.perf_counter()
     fp = _fingerprint(run.path, [archive], {"url": url})
-    prev = _steps(run.path).get("push") or {}
+    prev = _steps(run.path).get("push")
     sha = fp["inputs"][_key(archive, run.path)]
-    if prev.get("fingerprint") == fp and prev.get("status") == "done" and remote_has(url, archive.name, sha):
-        announce(StepOutcome("push", "skipped", "already at " + display_url(url), time.perf_counter() - t0))
-        return prev.get("summary", {}).get("remote", url)
+    if prev is not None and prev.fingerprint == fp and prev.status == "done" and remote_has(url, archive.name, sha):
+        announce(StepOutcome("push", "skipped", "already at " + display_url(url)))
+        return prev.summary.get("remote", url)
     with reporter.progress("push") as update:
         pushed = push(archive, url, progress=update)
-    _record(run.path, "push", {"status": "done", "fingerprint": fp, "outputs": {}, "finished": now(),
-                               "summary": {"remote": display_url(pushed.remote), "sha256": pushed.sha256}})
-    announce(StepOutcome("push", "done", display_url(pushed.remote), time.perf_counter() - t0))
+    _record(run.path, "push", PipelineStep(status="done", fingerprint=fp, finished=now(),
+                                           summary={"remote": display_url(pushed.remote), "sha256": pushed.sha256}))
+    announce(StepOutcome("push", "done", display_url(pushed.remote)))
     return pushed.remote

@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lam3.errors import UserError
-from lam3.manifest import MANIFEST, read_manifest
+from lam3.manifest import MANIFEST, Manifest, read_manifest
 
 RESPONSES = "response.jsonl"
 FUSED = "fused.jsonl"
 REPORT_HTML = "report.html"
 SCORED_SUFFIX = "_scored.jsonl"
 QUARANTINE_SUFFIX = ".quarantine.jsonl"
-TOXICITY_SCORED = "toxicity" + SCORED_SUFFIX
-RISK_SCORED = "risk" + SCORED_SUFFIX
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """A run name is one safe path component (it becomes the top folder inside archives)."""
@@ -90,7 +88,7 @@ class RunDir:
     def quarantine_files(self) -> list[Path]:
         return sorted(p for p in self.path.glob("*" + QUARANTINE_SUFFIX) if p.is_file())
 
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         return read_manifest(self.path)
 
     def files(self) -> Iterator[Path]:

@@ -8,10 +8,11 @@ whose judgement errored.
 
 from __future__ import annotations
 
-import time
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,13 @@ from pydantic import Field, field_validator
 
 from lam3.config import StrictModel, load_config, read_yaml
 from lam3.errors import UserError
-from lam3.manifest import update_manifest
 from lam3.judges import registry
 from lam3.judges.base import Judge, ScoreInput
+from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
 from lam3.integrations.score_inputs import count_score_input, read_score_input
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
+from lam3.store import BadLine, Quarantine
 
 
 class ScoreConfig(StrictModel):
@@ -54,19 +55,12 @@ class ScoreConfig(StrictModel):
 
 
 @dataclass
-class ScoreSummary:
-    output: Path
+class ScoreSummary(StageSummary):
     scored: int = 0
-    skipped: int = 0
-    quarantined: int = 0
     errors: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-    retried: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"scored": self.scored, "skipped_already_done": self.skipped, "quarantined": self.quarantined,
-                "retried_errors": self.retried, "errors": dict(self.errors),
-                "seconds": round(self.seconds, 3)}
+        return {"scored": self.scored, **super().as_dict(), "errors": dict(self.errors)}
 
 
 def load_score_config(path: str | Path, **overrides: Any) -> tuple[ScoreConfig, list[tuple[str, Judge]]]:
@@ -82,6 +76,47 @@ def load_score_config(path: str | Path, **overrides: Any) -> tuple[ScoreConfig, 
 
 def _has_error(record: dict[str, Any]) -> bool:
     return any(isinstance(j, dict) and j.get("error") for j in (record.get("judgements") or {}).values())
+
+
+class BadField(ValueError):
+    """A record field of the wrong type: the record goes to the quarantine, naming the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+def _optional_text(rec: dict[str, Any], name: str) -> str | None:
+    value = rec.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadField(name, f"must be a string, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "a list",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def score_input(rec: dict[str, Any], config: ScoreConfig) -> ScoreInput:
+    """What the judges see of one input record; a field of the wrong type raises :class:`BadField`.
+
+    The text must be a string (a number is not scored as its digits); prompt, behaviour and
+    context are strings or absent; images are one path or a list of paths.
+    """
+    text = rec[config.text_field]
+    if not isinstance(text, str):
+        raise BadField(config.text_field, f"must be a string, got {_json_type(text)}")
+    images = rec.get(config.images_field)
+    if isinstance(images, str):
+        images = [images]
+    elif images is None:
+        images = []
+    elif not (isinstance(images, list) and all(isinstance(i, str) for i in images)):
+        raise BadField(config.images_field, "must be a path or a list of paths (strings)")
+    return ScoreInput(id=str(rec[config.id_field]), text=text, prompt=_optional_text(rec, config.prompt_field),
+                      images=images, record=rec, behavior=_optional_text(rec, config.behavior_field),
+                      context=_optional_text(rec, config.context_field))
 
 
 def _judge(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
@@ -111,9 +146,36 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     input_path, output = Path(input_path), Path(output)
     if not input_path.is_file():
         raise UserError("input file not found", path=input_path)
-    if input_path.resolve() == output.resolve():
-        raise UserError("output must differ from the input", path=output)
     config, judges = load_score_config(config_path, text_field=text_field)
+    summary = ScoreSummary(output)
+    stage = Stage("score", output, summary, settings=config, inputs=[input_path], id_field=config.id_field,
+                  retry=_has_error if retry_errors else None, on_bad=on_bad)
+    with stage:
+        _load(judges, config_path)
+        try:
+            total = count_score_input(input_path)
+            for batch in _batches(stage, input_path, config, limit):
+                verdicts = _judge(judges, batch)
+                records = []
+                for rec, verdict in zip((item.record for item in batch), verdicts):
+                    merged = dict(upgrade(rec).get("judgements") or {})
+                    merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
+                    for key, j in verdict.items():
+                        if j.error:
+                            summary.errors[key] += 1
+                    records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
+                stage.write(records)
+                summary.scored += len(records)
+                if progress:
+                    progress(summary.scored + summary.skipped + stage.quarantine.count, total)
+        finally:
+            for _, judge in judges:
+                judge.close()
+        stage.finish()
+    return summary
+
+
+def _load(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:
     for key, judge in judges:
         try:
             judge.load()
@@ -122,75 +184,26 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
         except Exception as exc:  # a model that cannot load would otherwise error every record
             raise UserError(redact(f"judge {key!r} could not load: {type(exc).__name__}: {exc}"),
                             path=config_path) from None
-    summary = ScoreSummary(output=output)
-    quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
-    t0 = time.perf_counter()
-    try:
-        with JsonlWriter(output, id_field=config.id_field, drop=_has_error if retry_errors else None) as writer:
-            summary.retried = writer.dropped
-            total = count_score_input(input_path)
-            for batch in _batches(input_path, config, writer, quarantine, summary, limit):
-                items = [ScoreInput(id=str(rec[config.id_field]), text=_text(rec[config.text_field]),
-                                    prompt=rec.get(config.prompt_field),
-                                    images=_images(rec.get(config.images_field)), record=rec,
-                                    behavior=rec.get(config.behavior_field), context=rec.get(config.context_field))
-                         for _, rec in batch]
-                verdicts = _judge(judges, items)
-                records = []
-                for (_, rec), verdict in zip(batch, verdicts):
-                    merged = dict(upgrade(rec).get("judgements") or {})
-                    merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
-                    for key, j in verdict.items():
-                        if j.error:
-                            summary.errors[key] += 1
-                    records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
-                writer.write_batch(records)
-                summary.scored += len(records)
-                if progress:
-                    progress(summary.scored + summary.skipped + summary.quarantined, total)
-    finally:
-        quarantine.close()
-        for _, judge in judges:
-            judge.close()
-        summary.seconds = time.perf_counter() - t0
-    summary.quarantined = quarantine.count
-    update_manifest(output.parent, stage=f"score:{output.name}", config=config,
-                    artifacts=[output, quarantine.path], inputs=[input_path], summary=summary.as_dict())
-    return summary
 
 
-def _images(value: Any) -> list[str]:
-    """A record's image path(s): one path or a list of them."""
-    if not value:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _batches(path: Path, config: ScoreConfig, writer: JsonlWriter, quarantine: Quarantine,
-             summary: ScoreSummary, limit: int | None) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    """Group the input's good, not-yet-done, first-seen records into batches."""
-    seen = IdIndex()
-    batch: list[tuple[int, dict[str, Any]]] = []
-    taken = 0
-    for lineno, rec in read_score_input(path, quarantine=quarantine, id_field=config.id_field,
-                                        required=(config.text_field,)):
-        rid = str(rec[config.id_field])
-        if not seen.add(rid):
-            quarantine.add(BadLine(str(path), lineno, config.id_field, f"duplicate id {rid!r}", rid))
-            continue
-        if rid in writer:
-            summary.skipped += 1
-            continue
-        if limit is not None and taken >= limit:
-            break
-        taken += 1
-        batch.append((lineno, rec))
+def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None) -> Iterator[list[ScoreInput]]:
+    """Group the input's good, not-yet-done, first-seen records into batches (at most ``limit`` records)."""
+    batch: list[ScoreInput] = []
+    for _, item in islice(stage.pending(_inputs(path, config, stage.quarantine), source=path, key=lambda i: i.id),
+                          limit):
+        batch.append(item)
         if len(batch) >= config.batch_size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _inputs(path: Path, config: ScoreConfig, quarantine: Quarantine) -> Iterator[tuple[int, ScoreInput]]:
+    """The input's records as judges see them; a line with a field of the wrong type goes to the quarantine."""
+    for lineno, rec in read_score_input(path, quarantine=quarantine, id_field=config.id_field,
+                                        required=(config.text_field,)):
+        try:
+            yield lineno, score_input(rec, config)
+        except BadField as bad:
+            quarantine.add(BadLine(str(path), lineno, bad.field, str(bad), json.dumps(rec, ensure_ascii=False)))

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lam3.errors import DependencyError, UserError
 from lam3.manifest import MANIFEST, sha256_file
 from lam3.pipeline.rundir import RunDir, check_run_name
+from lam3.store import atomic_file, atomic_write
 
 PACK_INDEX = "lam3-pack.json"
 PACK_VERSION = 1
@@ -109,15 +110,6 @@ def parse_sidecar(text: str, where: str) -> str:
     return token
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 class _HashingReader(io.RawIOBase):
     """Wraps a file so that what tarfile reads is hashed on the way (one read per file)."""
 
@@ -159,11 +151,9 @@ def pack(run_dir: str | Path, out: str | Path | None = None, *, progress: Progre
     index = {p.relative_to(run.path).as_posix(): FileEntry(sha256=sha256_file(p), bytes=p.stat().st_size)
              for p in files}
     blob = PackIndex(lam3_pack_version=PACK_VERSION, run=run.name, files=index).model_dump_json(indent=1).encode()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
     done = 0
     try:
-        with open(partial, "wb") as raw, \
+        with atomic_file(out, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             tar.addfile(_tarinfo(PACK_INDEX, len(blob), 0), io.BytesIO(blob))  # first: unpack checks it early
@@ -180,15 +170,10 @@ def pack(run_dir: str | Path, out: str | Path | None = None, *, progress: Progre
                 done += reader.n
                 if progress:
                     progress(done, total)
-        with open(partial, "rb+") as fh:
-            os.fsync(fh.fileno())
-        sha = sha256_file(partial)
-        os.replace(partial, out)
+        sha = sha256_file(out)
     except OSError as exc:
         raise UserError(f"packing failed: {exc}", path=out) from None
-    finally:
-        partial.unlink(missing_ok=True)
-    _write_text_atomic(sidecar_path(out), sidecar_text(sha, out.name))
+    atomic_write(sidecar_path(out), sidecar_text(sha, out.name))
     return PackResult(out, sha, len(index), total)
 
 
@@ -459,19 +444,14 @@ def pull(url: str, dest_root: str | Path, *, unpack_run: bool = True, replace: b
                         "verified (upload with `lam3 push`)")
     expected = parse_sidecar(fs.cat_file(path + SIDECAR_SUFFIX).decode("utf-8", "replace"),
                              display_url(url) + SIDECAR_SUFFIX)
-    dest_root.mkdir(parents=True, exist_ok=True)
     local = dest_root / name
-    partial = local.with_name(local.name + ".partial")
-    try:
-        fs.get_file(path, str(partial), callback=_callback(progress))
-        actual = sha256_file(partial)
+    with atomic_file(local, "wb") as fh:  # fsspec writes the temp file by name; atomic_file renames it once verified
+        fs.get_file(path, fh.name, callback=_callback(progress))
+        actual = sha256_file(fh.name)
         if actual != expected:
             raise UserError(f"download verification failed: sha256 {actual[:12]}… != {expected[:12]}… "
                             f"in {name}{SIDECAR_SUFFIX}; nothing kept", path=display_url(url))
-        os.replace(partial, local)
-    finally:
-        partial.unlink(missing_ok=True)
-    _write_text_atomic(sidecar_path(local), sidecar_text(expected, name))
+    atomic_write(sidecar_path(local), sidecar_text(expected, name))
     unpacked = unpack(local, dest_root, replace=replace, require_sidecar=True) if unpack_run else None
     return TransferResult(local, url, expected, local.stat().st_size, unpacked)
 

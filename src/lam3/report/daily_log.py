@@ -18,10 +18,11 @@ from pydantic import Field
 
 from lam3.config import StrictModel, load_config
 from lam3.errors import UserError
-from lam3.manifest import now
+from lam3.manifest import Manifest, now
 from lam3.pipeline.rundir import find_runs
 from lam3.report import render_template
 from lam3.report.runs import RunData, flatten, kappa_matrices, load_run, optional_agreement, optional_asr
+from lam3.store import atomic_write
 
 DEFAULT_OUT_DIR = Path("outputs/daily_logs")
 
@@ -42,13 +43,15 @@ class DailyLogResult:
     issues: int
 
 
-def _dates(manifest: dict[str, Any]) -> set[Date]:
-    stamps = [manifest.get("created"), manifest.get("updated")]
-    stamps += [s.get("finished") for s in (manifest.get("stages") or {}).values() if isinstance(s, dict)]
+def _dates(manifest: Manifest) -> set[Date]:
+    stamps = [manifest.created, manifest.updated]
+    stamps += [t for s in manifest.stages.values() for t in (s.started, s.finished)]
     out = set()
     for s in stamps:
+        if s is None:
+            continue
         try:
-            out.add(datetime.fromisoformat(str(s)).date())
+            out.add(datetime.fromisoformat(s).date())
         except ValueError:
             continue
     return out
@@ -67,14 +70,15 @@ def _mean(row: Any, metric: str) -> str:
 def _run_context(data: RunData) -> dict[str, Any]:
     m = data.manifest
     eval_stages = []
-    for name, st in sorted((m.get("stages") or {}).items()):
+    for name, st in sorted(m.stages.items()):
         if not (name.startswith("score") or name.startswith("fuse")):
             continue
-        judges = (st.get("config") or {}).get("judges") or []
+        judges = (st.config or {}).get("judges") or []
         judges = ", ".join(str(p.get("key", p.get("judge"))) + (f" ({p['judge']})" if p.get("key") else "")
                            for p in judges if isinstance(p, dict))
-        eval_stages.append({"stage": name, "config_hash": str(st.get("config_hash") or "—")[:12],
-                            "judges": judges, "finished": st.get("finished")})
+        state = f"finished {st.finished}" if st.status == "finished" else "**not finished** (interrupted?)"
+        eval_stages.append({"stage": name, "config_hash": (st.config_hash or "—")[:12], "judges": judges,
+                            "state": state})
     groups = [{"model": k[0], "attack": k[1], "category": k[2], "n": row.n,
                "st": _pct(row, "social_toxicity"), "st_mean": _mean(row, "social_toxicity"),
                "pr": _pct(row, "policy_risk"), "pr_mean": _mean(row, "policy_risk"),
@@ -92,7 +96,7 @@ def _run_context(data: RunData) -> dict[str, Any]:
             "generation": data.generation_table(), "eval_stages": eval_stages, "groups": groups,
             "kappas": kappas, "asr": asr, "asr_note": asr_note,
             "agreement_rows": flatten(overall), "agreement_note": agreement_note,
-            "git": m.get("git") or {}, "updated": m.get("updated", "—")}
+            "git": m.git.model_dump(), "updated": m.updated or "—"}
 
 
 def _issues(data: RunData) -> list[str]:
@@ -112,12 +116,15 @@ def _issues(data: RunData) -> list[str]:
     for g in data.generation_table():
         if g["flag"]:
             out.append(f"{data.name}: generation setting {g['setting']}: {g['flag']} (used: {g['used']})")
-    steps = (data.manifest.get("pipeline") or {}).get("steps") or {}
-    for step, st in steps.items():
-        if st.get("status") not in (None, "done", "skipped"):
-            out.append(f"{data.name}: pipeline step {step} is {st.get('status')}: {st.get('message', '')}")
-    for name, st in (data.manifest.get("stages") or {}).items():
-        errors = (st.get("summary") or {}).get("errors")
+    for step, st in data.manifest.pipeline.steps.items():
+        if st.status != "done":
+            out.append(f"{data.name}: pipeline step {step} is {st.status}" + (f": {st.message}" if st.message else
+                                                                               " (rerun `lam3 pipeline`)"))
+    for name, st in data.manifest.stages.items():
+        if st.status == "running":
+            out.append(f"{data.name}: stage {name} did not finish (interrupted?); rerun the same command to "
+                       "resume it")
+        errors = st.summary.get("errors")
         if isinstance(errors, dict) and any(errors.values()) and not name.startswith("score"):
             out.append(f"{data.name}: stage {name} reported errors {errors}")
     return out
@@ -140,11 +147,11 @@ def write_daily_log(day: Date | str | None = None, runs_root: str | Path = "runs
         hint = f"; runs exist for {', '.join(map(str, seen[-5:]))}" if seen else ""
         raise UserError(f"no run in {runs_root} was created or updated on {day}{hint}", path=runs_root)
     datas = [load_run(r.path) for r in chosen]
-    newest = max(datas, key=lambda d: str(d.manifest.get("updated", "")))
-    git = dict(newest.manifest.get("git") or {})
-    git["commit_short"] = (git.get("commit") or "unknown")[:12]
+    newest = max(datas, key=lambda d: d.manifest.updated or "")
+    git = newest.manifest.git.model_dump()
+    git["commit_short"] = (git["commit"] or "unknown")[:12]
     issues = [i for d in datas for i in _issues(d)]
-    commits = {(d.manifest.get("git") or {}).get("commit") for d in datas}
+    commits = {d.manifest.git.commit for d in datas}
     if len(commits) > 1:
         issues.append("runs of this day come from different commits: " + ", ".join(sorted(map(str, commits))))
     models: dict[str, dict[str, Any]] = {}
@@ -161,7 +168,5 @@ def write_daily_log(day: Date | str | None = None, runs_root: str | Path = "runs
                            models=[{**m, "revisions": sorted(m["revisions"])} for m in models.values()],
                            datasets=sorted({ds for d in datas if (ds := d.dataset())}),
                            log_path=str(path), written=now())
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, text)
     return DailyLogResult(path, [d.name for d in datas], len(issues))

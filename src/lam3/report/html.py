@@ -16,6 +16,7 @@ from lam3.errors import UserError
 from lam3.manifest import now
 from lam3.report import render_template
 from lam3.report.runs import METRICS, GroupRow, RunData, kappa_matrices, load_run, optional_agreement, optional_asr
+from lam3.store import atomic_write
 
 
 @dataclass
@@ -75,12 +76,11 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
             notes.append(f"{d.name}: {asr_note}")
         if not d.has_fused:
             notes.append(f"{d.name}: no fused.jsonl — dual-metric sections are empty (run `lam3 fuse`).")
-        git = d.manifest.get("git") or {}
+        git = d.manifest.git
         runs.append({
             "name": d.name, "path": str(d.run.path), "responses": d.responses, "errors": d.response_errors,
             "models": dict(d.models), "attacks": dict(d.attacks), "judges": d.judges,
-            "git": {"branch": git.get("branch"), "commit": git.get("commit"), "dirty": git.get("dirty")},
-            "updated": d.manifest.get("updated"), "quarantined": d.quarantined,
+            "git": git.model_dump(), "updated": d.manifest.updated, "quarantined": d.quarantined,
             "heatmaps": heatmaps or [plot(None, "fewer than two judges with usable scores")],
             "asr_plot": plot(plots.asr_errorbars(asr_rows, ("model_id", "attack")), asr_note or "no ASR rows"),
             "asr_rows": asr_rows,
@@ -121,8 +121,5 @@ def write_html_report(run_dirs: list[str | Path], out: str | Path | None = None)
     out = Path(out)
     ctx, n_plots, notes = build_context(datas)
     html = render_template("report.html.j2", **ctx)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write(out, html)
     return HtmlReportResult(out, [d.name for d in datas], n_plots, notes)

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from lam3.config import dotted
+from lam3.errors import UserError
+from lam3.manifest import Manifest, StageEntry
 from lam3.pipeline.rundir import RunDir
+from lam3.records import GENERATION_KNOBS, GenerationSettings, upgrade
 from lam3.store import Quarantine, count_lines, iter_jsonl
 
 METRICS = ("social_toxicity", "policy_risk", "refusal")
 GROUP_FIELDS = ("model_id", "attack", "category")
-KNOWN_GENERATION_KEYS = (
-    "temperature", "top_p", "top_k", "max_new_tokens", "do_sample", "num_beams", "repetition_penalty",
-    "min_new_tokens", "length_penalty", "no_repeat_ngram_size", "seed", "dtype", "torch_dtype", "quantization",
-    "batch_size", "backend",
-)
-DATASET_KEYS = ("dataset", "bench", "benchmark", "samples", "data", "input")
 SNIPPET = 600
 
 
@@ -77,7 +77,7 @@ class GroupRow:
 @dataclass
 class RunData:
     run: RunDir
-    manifest: dict[str, Any]
+    manifest: Manifest
     responses: int = 0
     response_errors: int = 0
     first_response_error: str | None = None
@@ -85,6 +85,10 @@ class RunData:
     revisions: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     attacks: Counter = field(default_factory=Counter)
     generation_used: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """GenerationSettings field → Counter of the JSON values the responses record (``null``: not applied;
+    a field a wave-1 file left out is not counted)."""
+    generation_unrecorded: int = 0
+    """Responses without an error that record no generation settings."""
     judges: list[JudgeStats] = field(default_factory=list)
     fused: list[dict[str, Any]] = field(default_factory=list)
     groups: dict[tuple[str, ...], GroupRow] = field(default_factory=dict)
@@ -101,22 +105,12 @@ class RunData:
     def has_fused(self) -> bool:
         return bool(self.fused)
 
-    def stage(self, name: str) -> dict[str, Any]:
-        return (self.manifest.get("stages") or {}).get(name) or {}
-
-    def generate_stage(self) -> dict[str, Any]:
+    def generate_stage(self) -> StageEntry | None:
         """The stage that wrote response.jsonl (``generate:response.jsonl``; any ``generate…`` otherwise)."""
-        stages = self.manifest.get("stages") or {}
-        for name in ("generate:response.jsonl", "generate"):
-            if name in stages:
-                return stages[name] or {}
-        return next((v or {} for k, v in sorted(stages.items()) if k.startswith("generate")), {})
-
-    def stages_like(self, prefix: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in (self.manifest.get("stages") or {}).items() if k.startswith(prefix)}
-
-    def categories(self) -> list[str]:
-        return sorted({k[2] for k in self.groups})
+        stages = self.manifest.stages
+        if "generate:response.jsonl" in stages:
+            return stages["generate:response.jsonl"]
+        return next((v for k, v in sorted(stages.items()) if k.startswith("generate")), None)
 
     def by(self, index: int) -> dict[str, GroupRow]:
         """Merge the group rows on one group field (0 model, 1 attack, 2 category)."""
@@ -133,42 +127,63 @@ class RunData:
             _merge(out.setdefault(k, GroupRow(k)), row)
         return out
 
-    def requested_generation(self) -> dict[str, Any]:
-        """The generation settings the generate stage's config asked for."""
-        cfg = self.generate_stage().get("config") or {}
-        for key in ("generation", "gen", "sampling", "generation_config"):
-            if isinstance(cfg.get(key), dict):
-                return dict(cfg[key])
-        return {k: v for k, v in cfg.items() if k in KNOWN_GENERATION_KEYS}
+    def requested_generation(self) -> GenerationSettings | None:
+        """The generation settings the generate stage's config asked for (None: no generate stage)."""
+        stage = self.generate_stage()
+        return stage.generation if stage else None
 
     def generation_table(self) -> list[dict[str, Any]]:
-        """Requested vs actually used (from Response.generation), flagging anything not honoured."""
+        """Requested (manifest) vs applied (each Response.generation), field by field.
+
+        A knob is flagged when some response applied another value than the one requested, or none.
+        Rows neither side fills (the sampling knobs of a greedy run) are left out.
+        """
         requested = self.requested_generation()
+        wanted = requested.model_dump(mode="json") if requested else {}
         rows = []
-        for key in sorted(set(requested) | set(self.generation_used)):
+        for key in GenerationSettings.model_fields:
             used = self.generation_used.get(key, Counter())
-            values = [json.loads(v) for v, _ in used.most_common()]
-            shown = ", ".join(f"{_fmt_value(json.loads(v))} ×{c}" if len(used) > 1 else _fmt_value(json.loads(v))
-                              for v, c in used.most_common())
+            values = [json.loads(v) for v in used]
+            want = wanted.get(key)
+            knob = key in GENERATION_KNOBS
+            if all(v is None for v in values) and (want is None or not knob):
+                continue
             flag = ""
-            if key in requested:
-                want = requested[key]
+            if knob and want is not None:
                 if not used:
-                    flag = "requested but not recorded in any response (ignored?)"
+                    flag = "requested but not recorded in any response"
                 elif any(not _same(v, want) for v in values):
                     flag = f"NOT HONOURED: requested {_fmt_value(want)}"
-                if used and sum(used.values()) < self.responses - self.response_errors:
-                    flag = (flag + "; " if flag else "") + "missing from some responses"
-            rows.append({"setting": key, "requested": _fmt_value(requested[key]) if key in requested else "(default)",
-                         "used": shown or "—", "flag": flag})
+                if used and self.generation_unrecorded:
+                    flag += ("; " if flag else "") + (f"not recorded in {self.generation_unrecorded} of "
+                                                      f"{self.responses - self.response_errors} responses")
+            if not knob:
+                shown_want = "—"
+            elif requested is None:
+                shown_want = "(no generate stage)"
+            else:
+                shown_want = "(not set)" if want is None else _fmt_value(want)
+            shown = ", ".join(f"{_fmt_value(json.loads(v))} ×{c}" if len(used) > 1 else _fmt_value(json.loads(v))
+                              for v, c in used.most_common())
+            rows.append({"setting": key, "requested": shown_want, "used": shown or "—", "flag": flag})
         return rows
 
     def dataset(self) -> str | None:
-        cfg = self.generate_stage().get("config") or {}
-        for key in DATASET_KEYS:
-            if cfg.get(key):
-                return str(cfg[key])
-        return None
+        """The benchmark the generate stage read (its ``bench``)."""
+        stage = self.generate_stage()
+        bench = (stage.config or {}).get("bench") if stage else None
+        return str(bench) if bench else None
+
+
+def _generation(path: Path, lineno: int, rec: dict[str, Any]) -> GenerationSettings | None:
+    """A response's recorded generation settings (wave-1 files upgraded); a malformed one names file and line."""
+    value = upgrade(rec).get("generation")
+    try:
+        return None if value is None else GenerationSettings.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{err['msg']} (rerun `lam3 generate` into a new run, or fix the line)", path=path,
+                        line=lineno, field="generation." + dotted(tuple(err["loc"]))) from None
 
 
 def _same(used: Any, want: Any) -> bool:
@@ -178,6 +193,8 @@ def _same(used: Any, want: Any) -> bool:
 
 
 def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "not applied"
     return json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
 
 
@@ -227,7 +244,7 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
     data = RunData(run=run, manifest=run.manifest())
     skipped = _Counting(Path("/dev/null"))
     if run.responses.is_file():
-        for _, rec in iter_jsonl(run.responses, quarantine=skipped):
+        for lineno, rec in iter_jsonl(run.responses, quarantine=skipped):
             data.responses += 1
             if rec.get("error"):
                 data.response_errors += 1
@@ -236,8 +253,12 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
             if rec.get("model_revision"):
                 data.revisions[str(rec.get("model_id"))].add(str(rec["model_revision"]))
             data.attacks[str(rec.get("attack", "clean"))] += 1
-            for k, v in (rec.get("generation") or {}).items():
-                data.generation_used[k][json.dumps(v, sort_keys=True, default=str)] += 1
+            settings = _generation(run.responses, lineno, rec)
+            if settings is None:
+                data.generation_unrecorded += not rec.get("error")
+            else:
+                for k, v in settings.model_dump(mode="json", exclude_unset=True).items():
+                    data.generation_used[k][json.dumps(v, sort_keys=True)] += 1
     for scored in run.scored_files():
         stats: dict[str, JudgeStats] = {}
         for _, rec in iter_jsonl(scored, quarantine=skipped):

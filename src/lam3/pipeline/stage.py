@@ -1,0 +1,227 @@
+"""The stage skeleton: the bookkeeping every stage that writes a JSONL output shares.
+
+``generate``, ``score`` and ``fuse`` differ in what they compute; around that they need the same
+things, done here once:
+
+1. **Resume compatibility.** The stage's settings (what must not change between a run and its
+   resume) are hashed and recorded in the manifest, status "running", before the first output
+   line. A rerun onto an output written with other settings is refused with one line naming the
+   first setting that differs and what to do.
+2. **``--retry-errors``.** Output records the stage calls failed are dropped first (an atomic
+   rewrite), so exactly those are redone.
+3. **The durable writer** (:class:`lam3.store.JsonlWriter`): append-only, fsync per batch, torn
+   tail repaired, ids indexed.
+4. **Inputs.** A repeated input id goes to the quarantine (``file:line: id: duplicate id``); an id
+   already in the output is skipped and counted.
+5. **The manifest entry** goes "running" → "finished" with the summary, inputs and artifacts. A
+   crash leaves it "running" with its settings, so rerunning the same command resumes.
+
+Every output line goes through :meth:`Stage.open` and :meth:`Stage.write`: that is where a lock on
+the output and disk-full handling belong (issue 18).
+
+Use::
+
+    summary = ScoreSummary(output)
+    with Stage("score", output, summary, settings=config, inputs=[input_path], retry=has_error) as stage:
+        for lineno, rec in stage.pending(iter_jsonl(input_path, quarantine=stage.quarantine), source=input_path,
+                                         key=lambda rec: rec["id"]):
+            ...
+            stage.write(records)
+        stage.finish()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from lam3.config import config_hash
+from lam3.errors import UserError
+from lam3.manifest import file_hashes, now, read_manifest, record_stage, stage_entry
+from lam3.records import GenerationSettings
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageSummary:
+    """What every stage reports; each stage's summary adds its own counts."""
+
+    output: Path
+    skipped: int = 0
+    quarantined: int = 0
+    retried: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"skipped_already_done": self.skipped, "quarantined": self.quarantined,
+                "retried_errors": self.retried, "seconds": round(self.seconds, 3)}
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    """The dotted path of the first setting that differs between two JSON-like values, with both values."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in sorted(set(old) | set(new), key=str):
+            found = _first_difference(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+            if found:
+                return found
+        return None
+    return None if old == new else f"{prefix or 'settings'}: {old!r} then, {new!r} now"
+
+
+class Stage:
+    """One run of a stage onto one output file (see the module docstring)."""
+
+    def __init__(self, kind: str, output: str | Path, summary: StageSummary, *,
+                 settings: BaseModel | Mapping[str, Any], config: BaseModel | Mapping[str, Any] | None = None,
+                 seed: int | None = None, generation: GenerationSettings | None = None,
+                 inputs: Sequence[str | Path] = (), side_outputs: Sequence[str | Path] = (),
+                 id_field: str = "id", retry: Callable[[dict[str, Any]], bool] | None = None,
+                 on_bad: Callable[[BadLine], None] | None = None, overwrite: bool = False,
+                 settings_name: str = "settings",
+                 restart_hint: str = "write to another --out, or delete it to start over") -> None:
+        """``settings``: what a resume must match (``config``, recorded in full, defaults to them), called
+        ``settings_name`` in errors; ``side_outputs``: other files the stage writes (removed by
+        ``overwrite``, hashed as artifacts); ``retry``: output records to drop and redo (``--retry-errors``)."""
+        self.kind, self.output, self.summary = kind, Path(output), summary
+        dump = settings.model_dump(mode="json") if isinstance(settings, BaseModel) else dict(settings)
+        self.settings, self.settings_hash = dump, config_hash(dump)
+        self.config = config if config is not None else dump
+        self._settings_recorded = dump if config is not None else None  # else: the config is the settings
+        self.seed, self.generation = seed, generation
+        self.inputs = [Path(p) for p in inputs]
+        self.side_outputs = [Path(p) for p in side_outputs]
+        self.id_field, self.retry, self.on_bad, self.overwrite = id_field, retry, on_bad, overwrite
+        self.settings_name, self.restart_hint = settings_name, restart_hint
+        self.quarantine = Quarantine(quarantine_path(self.output), on_bad=on_bad)
+        self.writer: JsonlWriter | None = None
+        self.started: str | None = None
+        self._t0 = 0.0
+        self._seen: IdIndex | None = None
+        self._unwritten: set[str] = set()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The manifest key: ``score:toxicity_scored.jsonl``."""
+        return f"{self.kind}:{self.output.name}"
+
+    @property
+    def directory(self) -> Path:
+        return self.output.parent
+
+    # --- opening ----------------------------------------------------------------------------------
+    def open(self) -> Stage:
+        for p in self.inputs:
+            if p.resolve() == self.output.resolve():
+                raise UserError("output must differ from the input", path=self.output)
+        if self.overwrite:
+            for p in (self.output, self.quarantine.path, *self.side_outputs):
+                p.unlink(missing_ok=True)
+        self._check_resume()
+        self._t0 = time.perf_counter()
+        self.writer = JsonlWriter(self.output, id_field=self.id_field, drop=self.retry)
+        self.summary.retried = self.writer.dropped
+        if self.writer.existing:  # a fresh run finds repeated ids in the output's own index
+            self._seen = IdIndex()
+        self.started = now()
+        self._record("running")
+        return self
+
+    def _check_resume(self) -> None:
+        if not (self.output.is_file() and self.output.stat().st_size):
+            return
+        previous = read_manifest(self.directory).stages.get(self.name)
+        recorded = previous.settings_hash if previous else None
+        if recorded == self.settings_hash:
+            return
+        if recorded is None:
+            why = f"its manifest records no settings for stage {self.name}"
+        else:
+            before = previous.settings
+            if before is None and previous.config_hash == previous.settings_hash:  # the config was the settings
+                before = previous.config
+            diff = _first_difference(before, self.settings) if before is not None else None
+            why = f"it was written with other {self.settings_name} ({diff or 'settings hash differs'})"
+        raise UserError(f"cannot resume: {why}; {self.restart_hint}", path=self.output)
+
+    # --- the run ----------------------------------------------------------------------------------
+    def pending(self, items: Iterable[tuple[int, T]], *, source: str | Path | Callable[[T], str],
+                key: Callable[[T], str], out_id: Callable[[str], str] | None = None, id_field: str | None = None
+                ) -> Iterator[tuple[int, T]]:
+        """The input ``(line, item)`` pairs still to do, in order.
+
+        ``key(item)`` is the input id, ``out_id(key)`` the output id it becomes (default: the same).
+        A repeated id goes to the quarantine as ``source:line: id_field: duplicate id`` (``source``: the
+        input file, or a function giving an item's file); an id already in the output is skipped
+        (``summary.skipped``).
+        """
+        assert self.writer is not None, "open the stage first"
+        field = id_field or self.id_field
+        for lineno, item in items:
+            rid = key(item)
+            oid = out_id(rid) if out_id else rid
+            if self._seen is None:
+                repeated = oid in self._unwritten or oid in self.writer
+                self._unwritten.add(oid)
+            else:
+                repeated = not self._seen.add(oid)
+            if repeated:
+                where = source(item) if callable(source) else source
+                self.quarantine.add(BadLine(str(where), lineno, field, f"duplicate id {rid!r}", rid))
+                continue
+            if self._seen is not None and oid in self.writer:
+                self.summary.skipped += 1
+                continue
+            yield lineno, item
+
+    def write(self, records: Sequence[dict[str, Any] | BaseModel]) -> int:
+        """Append one batch durably (flush + fsync)."""
+        assert self.writer is not None, "open the stage first"
+        n = self.writer.write_batch(records)
+        if self._unwritten:
+            self._unwritten.difference_update(self.writer.id_of(r) for r in records)
+        return n
+
+    # --- closing ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the output and the quarantine (a crash leaves the manifest entry "running": resumable)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.writer is not None:
+            self.writer.close()
+        self.quarantine.close()
+        if self._seen is not None:
+            self._seen.close()
+            self._seen = None
+        self.summary.quarantined = self.quarantine.count
+        self.summary.seconds = time.perf_counter() - self._t0
+
+    def finish(self, *, inputs: Sequence[str | Path] = (), artifacts: Sequence[str | Path] = ()) -> None:
+        """Close and record the stage "finished" with ``summary.as_dict()``, its inputs and artifacts."""
+        self.close()
+        self.inputs += [Path(p) for p in inputs]
+        self._record("finished", artifacts=[self.output, self.quarantine.path, *self.side_outputs, *artifacts])
+
+    def _record(self, status: str, artifacts: Sequence[Path] = ()) -> None:
+        finished = status == "finished"
+        config = self.config.model_dump(mode="json") if isinstance(self.config, BaseModel) else self.config
+        entry = stage_entry(config=dict(config) if config is not None else None, status=status,
+                            started=self.started, finished=now() if finished else None,
+                            settings=self._settings_recorded, settings_hash=self.settings_hash, seed=self.seed,
+                            generation=self.generation, inputs=file_hashes(self.inputs) if finished else {},
+                            summary=self.summary.as_dict() if finished else {})
+        record_stage(self.directory, self.name, entry, artifacts)
+
+    def __enter__(self) -> Stage:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
