@@ -19,7 +19,7 @@ from typing import Any
 
 from lam3.export.run import ExportSummary, Run
 from lam3.export.success import Success
-from lam3.manifest import write_json_atomic
+from lam3.store import write_json
 
 
 def test_case(rec: dict[str, Any]) -> str | list[str]:
@@ -47,7 +47,7 @@ def export_harmbench(run: Run, out: Path, *, results: bool, success: Success) ->
         data.setdefault(str(rec.get("behavior_id") or rec.get("sample_id") or rec["id"]), []).append(item)
         summary.written += 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, data)
+    write_json(out, data)
     if results:
         summary.notes += success.warnings()
     return summary

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lam3.errors import UserError
 from lam3.export.run import ExportSummary, Run
 from lam3.export.success import Success
-from lam3.manifest import write_json_atomic
+from lam3.store import write_json
 from lam3.taxonomy import BENIGN
 
 JBB_MODELS: tuple[str, ...] = ("vicuna-13b-v1.5", "llama-2-7b-chat-hf", "gpt-3.5-turbo-1106", "gpt-4-0125-preview")
@@ -196,7 +196,7 @@ def export_jbb(run: Run, out: Path, **kwargs: Any) -> ExportSummary:
     summary = ExportSummary(output=out)
     artifact = build_artifact(run, summary=summary, **kwargs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, artifact.model_dump(mode="json"))
+    write_json(out, artifact.model_dump(mode="json"))
     return summary
 
 

@@ -61,12 +61,12 @@ class Run:
 
     def bench_dir(self) -> Path | None:
         """The benchmark folder ``lam3 generate`` read (from the run manifest), if it is still there."""
-        for name, stage in self.dir.manifest().get("stages", {}).items():
+        for name, stage in self.dir.manifest().stages.items():
             if name.startswith("generate:"):
-                bench = (stage.get("config") or {}).get("bench")
+                bench = (stage.config or {}).get("bench")
                 if bench and Path(bench).is_dir():
                     return Path(bench)
         return None
 
     def commit(self) -> str:
-        return str((self.dir.manifest().get("git") or {}).get("commit") or "")
+        return str(self.dir.manifest().git.commit or "")

@@ -85,7 +85,7 @@ def _place(job: ImageJob, out_dir: Path, counts: Counter[str], placed: set[str])
 def _prepare_out(out_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
     """Refuse to mix two imports in one folder; with ``overwrite``, remove what the last import wrote."""
     samples = out_dir / SAMPLES_FILE
-    previous = read_manifest(out_dir).get("stages", {}).get(STAGE)
+    previous = read_manifest(out_dir).stages.get(STAGE)
     if previous is None:
         if out_dir.is_dir() and any(out_dir.iterdir()):
             raise UserError("not an empty folder nor one written by 'lam3 bench import': choose a new --out",
@@ -95,7 +95,7 @@ def _prepare_out(out_dir: Path, settings: dict[str, Any], overwrite: bool) -> No
         samples.unlink(missing_ok=True)
         shutil.rmtree(out_dir / IMAGES_DIR, ignore_errors=True)
         return
-    if samples.exists() and previous.get("config_hash") != config_hash(settings):
+    if samples.exists() and previous.config_hash != config_hash(settings):
         raise UserError("this folder holds an import of another source, format or image folder (or the files "
                         "changed): pass --overwrite to start again or choose another --out", path=out_dir)
 
