@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from lam3.errors import UserError
-from lam3.pipeline.stage import Stage, StageSummary
+from lam3.manifest import read_manifest, update_manifest
 from lam3.records import SCHEMA_VERSION
-from lam3.store import BadLine, Quarantine, count_lines, iter_jsonl
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, iter_jsonl, quarantine_path
 
 
 # --- join ---------------------------------------------------------------------------------------------
@@ -164,8 +165,11 @@ def _join_indexed(paths: list[str], iters: list[Iterator[tuple[int, dict[str, An
 
 # --- the stage --------------------------------------------------------------------------------------
 @dataclass
-class FuseSummary(StageSummary):
+class FuseSummary:
+    output: Path
     fused: int = 0
+    skipped: int = 0
+    quarantined: int = 0
     join: JoinStats = field(default_factory=JoinStats)
     flagged: Counter[str] = field(default_factory=Counter)
     no_judge: Counter[str] = field(default_factory=Counter)
@@ -174,15 +178,12 @@ class FuseSummary(StageSummary):
     queued: int = 0
     reviews_applied: int = 0
     reviews_unused: int = 0
+    recomputed_for_reviews: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
     review_queue: Path | None = None
     review_csv: Path | None = None
     review_csv_note: str | None = None
-
-    @property
-    def recomputed_for_reviews(self) -> int:
-        """Responses dropped from the output to be fused again with a human label (the stage's retried)."""
-        return self.retried
+    seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -224,6 +225,10 @@ class FuseSummary(StageSummary):
         return out
 
 
+def _stage_name(out: Path) -> str:
+    return f"fuse:{out.name}"
+
+
 def _settings(config: Any, calibration_path: Path | None) -> dict[str, Any]:
     """What decides the fused values (reviews excluded: they are applied by recomputing their ids)."""
     from lam3.manifest import sha256_file
@@ -249,6 +254,7 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                progress: Callable[[int, int], None] | None = None,
                on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
     """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring)."""
+    from lam3.config import config_hash
     from lam3.fusion.calibration import load_calibration
     from lam3.fusion.ensemble import Ensemble, load_ensemble_config
     from lam3.pipeline.review import ReviewQueue, load_reviews
@@ -271,65 +277,103 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
     human = load_reviews(rev_path, metrics=list(ensemble.metrics)) if rev_path else {}
 
     settings = _settings(config, cal_path)
+    stage = _stage_name(output)
+    previous = read_manifest(output.parent).stages.get(stage)
+    if output.exists() and output.stat().st_size and not overwrite:
+        if previous is None or previous.config_hash != config_hash(settings):
+            raise UserError("this output was written with other ensemble settings (or its manifest entry is "
+                            "missing); pass --overwrite to start again or choose another --out", path=output)
+    if overwrite:
+        output.unlink(missing_ok=True)
     queue_path = Path(review_queue) if review_queue else output.with_name(
         output.name.removesuffix(".jsonl") + ".review.jsonl")
-    summary = FuseSummary(output, review_queue=queue_path)
-    redo = (lambda rec: str(rec.get("id")) in human) if human else None
-    stage = Stage("fuse", output, summary, settings=settings, inputs=inputs, side_outputs=[queue_path], retry=redo,
-                  on_bad=on_bad, overwrite=overwrite, settings_name="ensemble settings",
-                  restart_hint="pass --overwrite to start again or choose another --out")
+    if overwrite:
+        queue_path.unlink(missing_ok=True)
+        quarantine_path(output).unlink(missing_ok=True)
+    # recorded before the first line is written, so a resumed run can check it uses the same settings
+    update_manifest(output.parent, stage=stage, config=settings, summary={"status": "running"})
+
+    summary = FuseSummary(output=output, review_queue=queue_path)
+    quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
+    seen = IdIndex()
     used_reviews: set[str] = set()
     id_field = config.id_field
     carry = [f for f in config.carry_fields if f != id_field]
+    t0 = time.perf_counter()
     total = count_lines(inputs[0])
-    with stage, ReviewQueue(queue_path, drop=redo, enabled=_routes_to_people(ensemble) or queue_path.exists()
-                            ) as queue, tempfile.TemporaryDirectory(prefix="lam3-fuse-", dir=workdir) as tmp:
-        batch: list[dict[str, Any]] = []
-        pending_batch: list[dict[str, Any]] = []
-        joined_all = join_scored(inputs, id_field, stage.quarantine, Path(tmp), summary.join)
-        for _, joined in stage.pending(((j.sources[0][1], j) for j in joined_all), key=lambda j: j.id,
-                                       source=lambda j: j.sources[0][0], id_field=id_field):
-            rid = joined.id
-            if rid in human:
-                used_reviews.add(rid)
-            bad = ensemble.provider_mismatch(joined.judgements)
-            if bad is not None:
-                path, line = joined.sources[0]
-                raise UserError(f"judgement names judge {joined.judgements[bad].get('judge')!r} but the "
-                                f"ensemble config says {ensemble.judges[bad].judge!r}",
-                                path=path, line=line, field=f"judgements.{bad}.judge")
-            labels = human.get(rid)
-            results, judge_scores, pending = ensemble.fuse(joined.judgements, labels)
-            rec: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": rid}
-            for f in carry:
-                if f in joined.record:
-                    rec[f] = joined.record[f]
-            for metric in ("social_toxicity", "policy_risk", "refusal"):
-                rec[metric] = results.get(metric, _EMPTY_METRIC)
-            rec["review"] = bool(pending)
-            rec["judge_scores"] = judge_scores
-            if labels is not None:
-                summary.reviews_applied += 1
-            _count(summary, results)
-            batch.append(rec)
-            if pending and rid not in queue:
-                pending_batch.append(queue.item(rec, pending))
-            if len(batch) >= config.batch_size:
-                _flush(stage, queue, batch, pending_batch, summary)
-                if progress:
-                    progress(summary.fused + summary.skipped + stage.quarantine.count, total)
-        _flush(stage, queue, batch, pending_batch, summary)
-        summary.review_csv = queue.export_csv()
-        summary.review_csv_note = queue.csv_skipped_reason
-        summary.reviews_unused = len(set(human) - used_reviews)
-        st = ensemble.stats
-        summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
-                         "unmapped": st.unmapped, "unconfigured": st.unconfigured,
-                         "arbiter_missing": st.arbiter_missing, "metrics": list(ensemble.metrics)}
-        stage.finish(inputs=[p for p in (cal_path, rev_path) if p],
-                     artifacts=[summary.review_csv] if summary.review_csv else [])
+    done = 0
+    redo = (lambda rec: str(rec.get("id")) in human) if human else None
+    try:
+        with JsonlWriter(output, id_field="id", drop=redo) as writer, \
+                ReviewQueue(queue_path, drop=redo, enabled=_routes_to_people(ensemble) or queue_path.exists()
+                            ) as queue, \
+                tempfile.TemporaryDirectory(prefix="lam3-fuse-", dir=workdir) as tmp:
+            summary.recomputed_for_reviews = writer.dropped
+            fresh = writer.existing == 0
+            batch_ids: set[str] = set()
+            batch: list[dict[str, Any]] = []
+            pending_batch: list[dict[str, Any]] = []
+            for joined in join_scored(inputs, id_field, quarantine, Path(tmp), summary.join):
+                done += 1
+                rid = joined.id
+                # a fresh run tells duplicates from the output's own id index (no second index in memory)
+                done_before = rid in writer
+                if rid in batch_ids or (done_before and fresh) or (not fresh and not seen.add(rid)):
+                    path, line = joined.sources[0]
+                    quarantine.add(BadLine(path, line, id_field, f"duplicate id {rid!r}", rid))
+                    continue
+                if rid in human:
+                    used_reviews.add(rid)
+                if done_before:
+                    summary.skipped += 1
+                    continue
+                bad = ensemble.provider_mismatch(joined.judgements)
+                if bad is not None:
+                    path, line = joined.sources[0]
+                    raise UserError(f"judgement names judge {joined.judgements[bad].get('judge')!r} but the "
+                                    f"ensemble config says {ensemble.judges[bad].judge!r}",
+                                    path=path, line=line, field=f"judgements.{bad}.judge")
+                labels = human.get(rid)
+                results, judge_scores, pending = ensemble.fuse(joined.judgements, labels)
+                rec: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": rid}
+                for f in carry:
+                    if f in joined.record:
+                        rec[f] = joined.record[f]
+                for metric in ("social_toxicity", "policy_risk", "refusal"):
+                    rec[metric] = results.get(metric, _EMPTY_METRIC)
+                rec["review"] = bool(pending)
+                rec["judge_scores"] = judge_scores
+                if labels is not None:
+                    summary.reviews_applied += 1
+                _count(summary, results)
+                batch.append(rec)
+                batch_ids.add(rid)
+                if pending and rid not in queue:
+                    pending_batch.append(queue.item(rec, pending))
+                if len(batch) >= config.batch_size:
+                    _flush(writer, queue, batch, pending_batch, summary)
+                    batch_ids.clear()
+                    if progress:
+                        progress(done, total)
+            _flush(writer, queue, batch, pending_batch, summary)
+            summary.review_csv = queue.export_csv()
+            summary.review_csv_note = queue.csv_skipped_reason
+    finally:
+        quarantine.close()
+        seen.close()
+        summary.seconds = time.perf_counter() - t0
+    summary.quarantined = quarantine.count
+    summary.reviews_unused = len(set(human) - used_reviews)
+    st = ensemble.stats
+    summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
+                     "unmapped": st.unmapped, "unconfigured": st.unconfigured, "arbiter_missing": st.arbiter_missing,
+                     "metrics": list(ensemble.metrics)}
     if progress:
-        progress(summary.fused + summary.skipped + summary.quarantined, total)
+        progress(done, total)
+    update_manifest(output.parent, stage=stage, config=settings,
+                    artifacts=[output, quarantine.path, queue_path] + ([summary.review_csv] if summary.review_csv
+                                                                       else []),
+                    inputs=inputs + [p for p in (cal_path, rev_path) if p], summary=summary.as_dict())
     return summary
 
 
@@ -353,10 +397,10 @@ def _count(summary: FuseSummary, results: Mapping[str, Mapping[str, Any]]) -> No
         summary.resolutions.setdefault(metric, Counter())[str(r["resolution"])] += 1
 
 
-def _flush(stage: Stage, queue: Any, batch: list[dict[str, Any]], pending: list[dict[str, Any]],
+def _flush(writer: JsonlWriter, queue: Any, batch: list[dict[str, Any]], pending: list[dict[str, Any]],
            summary: FuseSummary) -> None:
     # the queue first: a crash between the two writes redoes the response and finds it already queued
     summary.queued += queue.write_batch(pending)
-    summary.fused += stage.write(batch)
+    summary.fused += writer.write_batch(batch)
     batch.clear()
     pending.clear()
