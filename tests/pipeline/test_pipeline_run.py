@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lam3.errors import ConfigError
-from lam3.pipeline.run import PipelineConfig, Reporter, load_pipeline_config, run_pipeline
+from lam3.pipeline.run import PipelineConfig, load_pipeline_config, run_pipeline
 from lam3.pipeline.transfer import pack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,24 +63,6 @@ def test_pipeline_runs_every_step_then_a_rerun_skips_them(server_run: Path, tmp_
                              "--force"], capture_output=True, text=True, timeout=120)
     assert pulled.returncode == 0, pulled.stderr
     assert (server_root / "srv_run" / "fused.jsonl").read_bytes() == (run / "fused.jsonl").read_bytes()
-
-
-def test_fusion_missing_is_reported_not_hidden(server_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
-    monkeypatch.setitem(sys.modules, "lam3.pipeline.fuse", None)  # import now raises ImportError
-    seen: list[tuple[str, str, str]] = []
-
-    class Record(Reporter):
-        def step(self, index: int, total: int, name: str, status: str, message: str = "") -> None:
-            if status != "running":
-                seen.append((name, status, message))
-
-    config = PipelineConfig(run=server_run, score=[{"name": "offline", "config": REPO / "configs" / "offline.yaml"}],
-                            report=False, pack=False)
-    result = run_pipeline(config, reporter=Record())
-    assert [s[:2] for s in seen] == [("score:offline", "done"), ("fuse", "unavailable")]
-    assert "fusion unavailable" in seen[1][2]
-    assert result.steps[1].status == "unavailable"
 
 
 def test_contradictory_pipeline_settings_are_errors(tmp_path: Path) -> None:

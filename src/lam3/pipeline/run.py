@@ -268,23 +268,19 @@ def run_pipeline(config: PipelineConfig, *,
                  {"name": s.name, "config": str(s.config)}, _score_action(run.responses, s.config, out, reporter,
                                                                           f"score:{s.name}"), resumable=True))
     if config.fuse:
-        fuse_files = _fuse_function()
-        if isinstance(fuse_files, str):
-            reporter.step(len(outcomes) + 1, total, "fuse", "running")
-            _record(run.path, "fuse", {"status": "unavailable", "message": fuse_files, "finished": now()})
-            announce(StepOutcome("fuse", "unavailable", fuse_files))
-        else:
-            fcfg = config.fuse.config
-            stem = run.fused.name.removesuffix(".jsonl")
-            review = [run.fused.with_name(stem + ".review.jsonl"), run.fused.with_name(stem + ".review.csv")]
+        from lam3.pipeline.fuse import fuse_files
 
-            def fuse_action() -> dict[str, Any]:
-                with reporter.progress("fuse") as update:
-                    summary = fuse_files(list(scored), fcfg, run.fused, progress=update)
-                return _as_summary(summary)
+        fcfg = config.fuse.config
+        stem = run.fused.name.removesuffix(".jsonl")
+        review = [run.fused.with_name(stem + ".review.jsonl"), run.fused.with_name(stem + ".review.csv")]
 
-            do(_Step("fuse", [*scored, fcfg], [run.fused, *review],
-                     {"config": str(fcfg)}, fuse_action, resumable=True))
+        def fuse_action() -> dict[str, Any]:
+            with reporter.progress("fuse") as update:
+                summary = fuse_files(list(scored), fcfg, run.fused, progress=update)
+            return summary.as_dict()
+
+        do(_Step("fuse", [*scored, fcfg], [run.fused, *review],
+                 {"config": str(fcfg)}, fuse_action, resumable=True))
     if config.report:
         from lam3.report.html import write_html_report
 
@@ -314,26 +310,6 @@ def _score_action(responses: Path, cfg: Path, out: Path, reporter: Reporter, nam
         return summary.as_dict()
 
     return action
-
-
-def _fuse_function() -> Callable[..., Any] | str:
-    """``lam3.pipeline.fuse.fuse_files`` or the reason it cannot be used."""
-    try:
-        from lam3.pipeline.fuse import fuse_files
-    except ImportError as exc:
-        return f"fusion unavailable: lam3.pipeline.fuse.fuse_files cannot be imported ({exc})"
-    return fuse_files
-
-
-def _as_summary(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    for attr in ("as_dict", "model_dump"):
-        if hasattr(obj, attr):
-            return getattr(obj, attr)()
-    return {"result": str(obj)}
 
 
 def _pack_step(config: PipelineConfig, run: RunDir, reporter: Reporter, announce: Callable[[StepOutcome], None],

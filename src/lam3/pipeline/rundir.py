@@ -28,8 +28,6 @@ FUSED = "fused.jsonl"
 REPORT_HTML = "report.html"
 SCORED_SUFFIX = "_scored.jsonl"
 QUARANTINE_SUFFIX = ".quarantine.jsonl"
-TOXICITY_SCORED = "toxicity" + SCORED_SUFFIX
-RISK_SCORED = "risk" + SCORED_SUFFIX
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """A run name is one safe path component (it becomes the top folder inside archives)."""
