@@ -49,6 +49,11 @@ def test_fuse_asr_agreement_review_in_process(tmp_path: Path) -> None:
     result = runner.invoke(app, ["review", "import", str(csv_path), "-o", str(tmp_path / "reviews.jsonl")])
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "reviews.jsonl")[0]["labels"] == {"policy_risk": True}
+    result = runner.invoke(app, ["calibrate", *inputs, "-c", str(config), "-o", str(tmp_path / "cal.json"),
+                                 "--method", "isotonic"])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads((tmp_path / "cal.json").read_text())["judges"]
+    assert set(fitted) == {"tox", "guard", "kw", "ref"} and "lam3 calibrate (isotonic)" in result.output
 
 
 def _lam3(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
