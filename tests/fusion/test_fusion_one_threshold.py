@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from lam3.bench.mini_bench import responses_path
 from lam3.cli import app
 from lam3.errors import ConfigError
+from lam3.records import METRICS
 from lam3.testing.fake_apis import FakeModerationServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +34,7 @@ def lam3(*args: str | Path) -> str:
 
 
 def fused_verdicts(path: Path) -> dict[tuple[str, str], bool | None]:
-    return {(r["id"], m): r[m]["flagged"] for r in read_jsonl(path) for m in ("social_toxicity", "policy_risk",
-                                                                                "refusal")}
+    return {(r["id"], m): r[m]["flagged"] for r in read_jsonl(path) for m in METRICS if r[m]["votes"]}
 
 
 def test_changing_the_judge_thresholds_changes_the_fused_verdicts(tmp_path: Path) -> None:
@@ -49,8 +49,7 @@ def test_changing_the_judge_thresholds_changes_the_fused_verdicts(tmp_path: Path
     before, after = fused_verdicts(tmp_path / "a" / "fused.jsonl"), fused_verdicts(tmp_path / "b" / "fused.jsonl")
     changed = {k for k in before if before[k] != after[k]}
     # exactly the verdicts whose judge probability lies in [0.5, 0.95) flip, and nothing else
-    expected = {(r["id"], m) for r in read_jsonl(tmp_path / "a" / "fused.jsonl") for m in ("social_toxicity",
-                                                                                            "policy_risk", "refusal")
+    expected = {(r["id"], m) for r in read_jsonl(tmp_path / "a" / "fused.jsonl") for m in METRICS
                 if any(0.5 <= p < 0.95 for p in r[m]["probabilities"].values())}
     assert changed == expected and len(changed) >= 20
     assert all(before[k] is True and after[k] is False for k in changed)

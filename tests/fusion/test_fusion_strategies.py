@@ -174,24 +174,19 @@ def test_all_judges_missing_is_not_safe(tmp_path: Path) -> None:
     assert r.resolution == "no_judge" and sorted(r.missing) == ["guard", "kw"]
 
 
-def test_per_judge_thresholds_drive_votes_and_the_fused_verdict(tmp_path: Path) -> None:
-    ens = build(tmp_path, """
+@pytest.mark.parametrize(("b_threshold", "b_vote", "flagged"), [(0.9, False, False), (0.7, True, True)])
+def test_per_judge_thresholds_drive_votes_and_the_fused_verdict(tmp_path: Path, b_threshold: float, b_vote: bool,
+                                                                flagged: bool) -> None:
+    ens = build(tmp_path, f"""
         judges:
-          a: {judge: fusion_keywords, threshold: 0.2}
-          b: {judge: fusion_keywords, threshold: {policy_risk: 0.9}}
-        policy_risk: {strategy: vote, threshold: 0.75}
+          a: {{judge: fusion_keywords, threshold: 0.2}}
+          b: {{judge: fusion_keywords, threshold: {{policy_risk: {b_threshold}}}}}
+        policy_risk: {{strategy: vote, threshold: 0.75}}
     """)
     r = ens.fuse("x", {"a": kw(fraud=0.3), "b": kw(fraud=0.8)}).policy_risk
-    assert r.votes == {"a": True, "b": False} and r.disagreement is True
-    assert r.score == 0.5 and r.flagged is False  # one vote of two is below the 0.75 quorum
-    ens = build(tmp_path, """
-        judges:
-          a: {judge: fusion_keywords, threshold: 0.2}
-          b: {judge: fusion_keywords, threshold: {policy_risk: 0.7}}
-        policy_risk: {strategy: vote, threshold: 0.75}
-    """)
-    r = ens.fuse("x", {"a": kw(fraud=0.3), "b": kw(fraud=0.8)}).policy_risk
-    assert r.votes == {"a": True, "b": True} and r.flagged is True  # only b's threshold changed
+    assert r.votes == {"a": True, "b": b_vote} and r.disagreement is not b_vote
+    # only b's threshold differs, and it alone moves the verdict: one vote of two is below the 0.75 quorum
+    assert r.score == (1.0 if b_vote else 0.5) and r.flagged is flagged
 
 
 def test_a_label_type_verdict_is_the_vote_whatever_the_probability(tmp_path: Path) -> None:
