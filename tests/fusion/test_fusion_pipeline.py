@@ -247,6 +247,9 @@ def test_wave1_fused_files_stay_readable(tmp_path: Path) -> None:
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "a", "policy_risk": {"score": "high"}}])
     with pytest.raises(UserError, match=r"bad\.jsonl:1: policy_risk\.score: .*rerun 'lam3 fuse'"):
         list(read_fused(bad))
+    scored = write_jsonl(tmp_path / "scored.jsonl", [{"id": "a", "judgements": {}}])
+    with pytest.raises(UserError, match=r"scored\.jsonl:1: not a fused record .*make it with 'lam3 fuse'"):
+        list(read_fused(scored))
 
 
 def test_wave1_review_queue_exports(tmp_path: Path) -> None:

@@ -17,11 +17,14 @@ from pydantic import ValidationError
 
 from lam3.config import dotted
 from lam3.errors import UserError
-from lam3.records import FusedResult, upgrade
+from lam3.records import METRICS, FusedResult, upgrade
 from lam3.store import BadLine, Quarantine, iter_jsonl
 
 
 def _parse(rec: dict[str, Any], path: str | Path, lineno: int) -> FusedResult | BadLine:
+    if not any(m in rec for m in METRICS):  # e.g. a scored file given where a fused one was meant
+        return BadLine(str(path), lineno, None, f"not a fused record (none of {', '.join(METRICS)}): make it with "
+                       "'lam3 fuse' from the scored files", json.dumps(rec, ensure_ascii=False))
     try:
         return FusedResult.model_validate(upgrade(rec))
     except ValidationError as exc:
