@@ -37,8 +37,9 @@ WORDS = ("the", "model", "answered", "with", "a", "long", "careful", "reply", "a
 
 
 def _judgement(judge: str, metric: str, scores: dict[str, float]) -> dict:
-    return {"judge": judge, "version": "1", "metric": metric, "scores": scores,
-            "flagged": [k for k, v in scores.items() if v >= 0.5], "error": None, "latency_ms": 0.1, "details": {}}
+    """What `lam3 score` writes for a judge (lam3.records.Judgement: probabilities, no threshold applied)."""
+    return {"judge": judge, "version": "1", "metric": metric, "scores": scores, "verdict": None, "error": None,
+            "latency_ms": 0.1, "details": {}}
 
 
 def generate(directory: Path, n: int, seed: int = 0, shuffle_second: bool = False) -> list[Path]:
@@ -49,7 +50,7 @@ def generate(directory: Path, n: int, seed: int = 0, shuffle_second: bool = Fals
     second: list[str] = []
     try:
         for i in range(n):
-            base = {"id": f"resp-{i:07d}", "sample_id": f"s{i % 500}", "model_id": f"m{i % 3}",
+            base = {"schema_version": 2, "id": f"resp-{i:07d}", "sample_id": f"s{i % 500}", "model_id": f"m{i % 3}",
                     "attack": ("clean", "figstep", "typographic")[i % 3], "category": f"S{1 + i % 11}",
                     "prompt": f"prompt {i % 500}", "response": " ".join(rng.choice(WORDS) for _ in range(30)),
                     "labels": {"toxic": i % 7 == 0, "risky": i % 5 == 0, "refusal": i % 4 == 0}}

@@ -5,10 +5,11 @@ models. ``SCHEMA_VERSION`` is written into every record so a file produced a
 month ago can be recognised (and migrated by :func:`upgrade`) rather than silently misread.
 
 Version history: 1 = wave 1 (judgements named ``provider``/``family`` and carried a
-``flagged`` list set by a score-stage threshold, and responses recorded the seed in ``generation``
-as ``global_seed``); 2 = judgements name their ``judge`` and ``metric``, carry probabilities and,
-for label-type judges only, their own ``verdict``; samples and responses carry the requested
-``behavior`` apart from the attack prompt; ``Response.generation`` is a :class:`GenerationSettings`.
+``flagged`` list set by a score-stage threshold; responses recorded the seed in ``generation``
+as ``global_seed``; fused records kept per-judge probabilities in a top-level ``judge_scores``);
+2 = judgements name their ``judge`` and ``metric``, carry probabilities and, for label-type judges
+only, their own ``verdict``; samples and responses carry the requested ``behavior`` apart from the
+attack prompt; ``Response.generation`` is a :class:`GenerationSettings`.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class MetricResult(BaseModel):
     flagged: bool | None = None
     categories: dict[str, float] = Field(default_factory=dict)
     votes: dict[str, bool | None] = Field(default_factory=dict, description="per judge; None = errored/missing")
+    probabilities: dict[str, float | None] = Field(
+        default_factory=dict, description="per judge: its probability for this metric (calibrated); None = missing")
     disagreement: bool = False
     resolution: str | None = Field(default=None, description="how a disagreement was settled")
     missing: list[str] = Field(default_factory=list, description="judges with no usable judgement")
@@ -229,5 +232,10 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
         out["judgements"] = {k: upgrade_judgement(v) for k, v in judgements.items()}
     if "generation" in out:
         out["generation"] = upgrade_generation(out["generation"])
+    per_judge = out.pop("judge_scores", None)  # wave-1 fused records: per-judge probabilities beside the metrics
+    if isinstance(per_judge, dict):
+        for metric, scores in per_judge.items():
+            if isinstance(out.get(metric), dict) and isinstance(scores, dict):
+                out[metric] = {**out[metric], "probabilities": scores}
     out["schema_version"] = SCHEMA_VERSION
     return out

@@ -86,6 +86,7 @@ def test_kill_resume_then_generate_score_fuse(attack_models: dict, targets_file:
     # score each file with the offline judges, fuse both, ASR per attack (library calls behind the CLI)
     from lam3.fusion.asr import asr_table
     from lam3.pipeline.fuse import fuse_files
+    from lam3.pipeline.fused_records import read_fused
     from lam3.pipeline.score import score_file
 
     for part in ("clean", "adv"):
@@ -95,6 +96,6 @@ def test_kill_resume_then_generate_score_fuse(attack_models: dict, targets_file:
     fused = _records(run / "fused.jsonl")
     assert len(fused) == 6 and sorted({r["attack"] for r in fused}) == ["clean", "tiny_xattn"]
     assert all("social_toxicity" in r and "policy_risk" in r for r in fused)
-    rows = asr_table(iter(fused), group_by=["attack"], n_boot=50, seed=0)
-    assert {r["attack"] for r in rows} == {"clean", "tiny_xattn"}
-    assert all(r["ci_low"] <= r["rate"] <= r["ci_high"] for r in rows)
+    rows = asr_table((rec for _, rec in read_fused(run / "fused.jsonl")), group_by=["attack"])
+    assert {r.group["attack"] for r in rows} == {"clean", "tiny_xattn"}
+    assert all(r.interval.low <= r.rate <= r.interval.high for r in rows)

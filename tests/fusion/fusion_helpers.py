@@ -1,10 +1,12 @@
-"""Helpers for fusion tests: test-only judges (for their label maps) and scored-file builders.
+"""Helpers for fusion tests: registered test judges that really score, and builders of their inputs.
 
 A uniquely named module (not conftest) so ``import`` finds it whatever other conftest.py files exist.
 
-Fusion reads judgements, not models, so these judges never score anything here; they
-exist so the registry knows their metric and label → category tables, exactly as it does
-for the real judges whose outputs fusion reads.
+The test judges are real :class:`lam3.judges.base.Judge` subclasses in the judge registry: ``lam3
+score`` runs them like any judge (batches, resume, manifest, Judgement validation), so the
+scored files the fusion tests read are written by the real score stage. What each judge says
+about a record is scripted in the record itself (``script: {JUDGE: {scores, verdict, error}}``),
+and their label → category tables stand in for those of the real judges.
 """
 
 from __future__ import annotations
@@ -15,18 +17,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lam3.judges.base import Judge, ScoreInput
+import yaml
+from pydantic import Field
+
+from lam3.judges.base import Judge, JudgeConfig, ScoreInput
 from lam3.judges.registry import register
+from lam3.pipeline.score import score_file
 from lam3.records import Judgement
 
 
-class _NoScoring(Judge):
-    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:  # pragma: no cover - never scored here
-        raise NotImplementedError("fusion tests build judgements by hand")
+class ScriptedConfig(JudgeConfig):
+    script: str | None = Field(None, description="key of the record's 'script' to play (default: the judge name)")
+
+
+class _Scripted(Judge):
+    """Says what ``record['script'][name]`` tells it to: probabilities, a label-type verdict, or an error."""
+
+    Config = ScriptedConfig
+    config: ScriptedConfig
+
+    def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
+        out = []
+        for item in batch:
+            line = (item.record.get("script") or {}).get(self.config.script or self.name)
+            if line is None:
+                out.append(self.failure("no script line for this record"))
+            elif line.get("error"):
+                out.append(self.failure(line["error"]))
+            else:
+                out.append(self.judgement(line.get("scores", {}), verdict=line.get("verdict")))
+        return out
 
 
 @register("fusion_tox")
-class FusionTox(_NoScoring):
+class FusionTox(_Scripted):
     """Detoxify-like: two labels land in one category (obscene, swearing → profanity)."""
 
     metric = "social_toxicity"
@@ -39,8 +63,8 @@ class FusionTox(_NoScoring):
 
 
 @register("fusion_guard")
-class FusionGuard(_NoScoring):
-    """Llama-Guard-like: P(unsafe) plus S-codes."""
+class FusionGuard(_Scripted):
+    """Llama-Guard-like: P(unsafe) plus S-codes; a label-type judge when its script gives a verdict."""
 
     metric = "policy_risk"
     label_maps = {"policy_risk": {f"S{i}": f"S{i}" for i in range(1, 12)}}
@@ -51,7 +75,7 @@ class FusionGuard(_NoScoring):
 
 
 @register("fusion_keywords")
-class FusionKeywords(_NoScoring):
+class FusionKeywords(_Scripted):
     """A keyword judge with its own vocabulary."""
 
     metric = "policy_risk"
@@ -63,7 +87,7 @@ class FusionKeywords(_NoScoring):
 
 
 @register("fusion_moderation")
-class FusionModeration(_NoScoring):
+class FusionModeration(_Scripted):
     """OpenAI-moderation-like: feeds both metrics."""
 
     metric = "social_toxicity"
@@ -76,7 +100,7 @@ class FusionModeration(_NoScoring):
 
 
 @register("fusion_refusal")
-class FusionRefusal(_NoScoring):
+class FusionRefusal(_Scripted):
     """A refusal detector with no label map: fusion's identity fallback applies."""
 
     metric = "refusal"
@@ -86,21 +110,34 @@ class FusionRefusal(_NoScoring):
         return ["refusal"]
 
 
-FAMILIES = {"fusion_tox": "social_toxicity", "fusion_guard": "policy_risk", "fusion_keywords": "policy_risk",
-            "fusion_moderation": "social_toxicity", "fusion_refusal": "refusal"}
+@register("fusion_success")
+class FusionSuccess(_Scripted):
+    """A jailbreak-success judge (HarmBench-classifier-like) with no label map."""
+
+    metric = "jailbreak_success"
+
+    @property
+    def labels(self) -> list[str]:
+        return ["success"]
 
 
-def judgement(judge: str, scores: dict[str, float] | None = None, *, error: str | None = None) -> dict[str, Any]:
-    """A Judgement as `lam3 score` writes it (validated by the real model)."""
-    j = Judgement(judge=judge, version="1", metric=FAMILIES[judge], scores=scores or {}, error=error)
-    return j.model_dump(mode="json")
+METRIC_OF = {"fusion_tox": "social_toxicity", "fusion_guard": "policy_risk", "fusion_keywords": "policy_risk",
+             "fusion_moderation": "social_toxicity", "fusion_refusal": "refusal", "fusion_success": "jailbreak_success"}
 
 
-def scored(rid: str, judgements: dict[str, dict[str, Any]], **fields: Any) -> dict[str, Any]:
+def judgement(judge: str, scores: dict[str, float] | None = None, *, error: str | None = None,
+              verdict: dict[str, bool] | None = None) -> Judgement:
+    """A Judgement as a judge returns it (the input of the pure fusion functions)."""
+    return Judgement(judge=judge, version="1", metric=METRIC_OF[judge], scores=scores or {}, error=error,
+                     verdict=verdict)
+
+
+def response(rid: str, script: dict[str, dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A response record whose ``script`` says what each test judge answers."""
     base = {"id": rid, "sample_id": f"s-{rid}", "model_id": "m1", "attack": "clean", "category": "S8",
             "prompt": f"prompt {rid}", "response": f"response {rid}"}
     base.update(fields)
-    base["judgements"] = judgements
+    base["script"] = script
     return base
 
 
@@ -118,28 +155,56 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-BASIC_CONFIG = """
+def score(tmp: Path, name: str, records: Sequence[dict[str, Any]], judges: dict[str, str], *,
+          limit: int | None = None) -> Path:
+    """Run the real score stage: ``records`` → ``tmp/name_responses.jsonl`` → ``tmp/name_scored.jsonl``.
+
+    ``judges`` maps each key of ``judgements`` to its test judge (the judge reads the script under its key).
+    """
+    source = write_jsonl(tmp / f"{name}_responses.jsonl", records)
+    config = tmp / f"{name}_score.yaml"
+    config.write_text(yaml.safe_dump({"judges": [{"judge": judge, "key": key, "script": key}
+                                                 for key, judge in judges.items()]}))
+    out = tmp / f"{name}_scored.jsonl"
+    score_file(source, config, out, limit=limit)
+    return out
+
+
+BASIC_JUDGES = """
 judges:
   tox: {judge: fusion_tox}
   guard: {judge: fusion_guard, weight: 2.0, score_label: {policy_risk: unsafe}}
   kw: {judge: fusion_keywords}
   ref: {judge: fusion_refusal}
+refusal: {strategy: soft_vote}
 """
+BASIC_CONFIG = BASIC_JUDGES + "policy_risk: {strategy: soft_vote}\n"
+HUMAN_CONFIG = BASIC_JUDGES + "policy_risk: {strategy: soft_vote, arbitration: {when: vote_split, method: human}}\n"
+"""BASIC_CONFIG with split policy-risk verdicts queued for people"""
+THREE_RUNS = ({"tox": "fusion_tox"}, {"guard": "fusion_guard", "kw": "fusion_keywords"}, {"ref": "fusion_refusal"})
+"""what three separate `lam3 score` runs of one response file judged (the inputs of BASIC_CONFIG)"""
 
 
-def three_judge_records(n: int, *, missing_every: int = 0) -> tuple[list[dict], list[dict], list[dict]]:
-    """Three scored files (tox, guard+kw, ref) over the same ids, as three separate score runs write them."""
-    a, b, c = [], [], []
+def three_judge_responses(n: int, *, missing_every: int = 0) -> list[dict[str, Any]]:
+    """Responses scripted for the judges of THREE_RUNS; with ``missing_every`` the guard errors now and then."""
+    out = []
     for i in range(n):
-        rid = f"r{i:05d}"
         p = (i % 10) / 10
-        a.append(scored(rid, {"tox": judgement("fusion_tox", {"toxic": p, "obscene": 1 - p})},
-                        labels={"toxic": p >= 0.5, "risky": i % 3 == 0, "refusal": i % 4 == 0}))
-        guard = judgement("fusion_guard", {"unsafe": p, "S8": p}) if not (missing_every and i % missing_every == 0) \
-            else None
-        jb = {"kw": judgement("fusion_keywords", {"weapons": 1 - p})}
-        if guard is not None:
-            jb["guard"] = guard
-        b.append(scored(rid, jb))
-        c.append(scored(rid, {"ref": judgement("fusion_refusal", {"refusal": (i % 4) / 4})}))
-    return a, b, c
+        script: dict[str, dict[str, Any]] = {
+            "tox": {"scores": {"toxic": p, "obscene": 1 - p}},
+            "guard": {"scores": {"unsafe": p, "S8": p}},
+            "kw": {"scores": {"weapons": 1 - p}},
+            "ref": {"scores": {"refusal": (i % 4) / 4}},
+        }
+        if missing_every and i % missing_every == 0:
+            script["guard"] = {"error": "TimeoutError: guard model down"}
+        out.append(response(f"r{i:05d}", script,
+                            labels={"toxic": p >= 0.5, "risky": i % 3 == 0, "refusal": i % 4 == 0}))
+    return out
+
+
+def three_scored_files(tmp: Path, n: int, *, missing_every: int = 0,
+                       records: list[dict[str, Any]] | None = None) -> list[Path]:
+    """Three scored files over the same responses, written by three runs of the real score stage."""
+    records = records if records is not None else three_judge_responses(n, missing_every=missing_every)
+    return [score(tmp, f"run{i}", records, judges) for i, judges in enumerate(THREE_RUNS)]

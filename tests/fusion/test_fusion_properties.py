@@ -9,7 +9,9 @@ from fusion_helpers import judgement
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lam3.fusion.ensemble import Ensemble, EnsembleConfig
+from lam3.fusion.config import EnsembleConfig
+from lam3.fusion.ensemble import Ensemble
+from lam3.pipeline.ensemble_files import judge_infos
 
 KEYS = ("a", "b", "c")
 STRATEGIES = st.sampled_from(["soft_vote", "vote", "merge"])
@@ -26,7 +28,7 @@ def ensemble(strategy: str, reducer: str, weights: dict[str, float], keys: tuple
         "judges": {k: {"judge": "fusion_keywords", "weight": weights[k]} for k in keys},
         "policy_risk": {"strategy": strategy, "reducer": reducer, "threshold": threshold},
     })
-    return Ensemble(config)
+    return Ensemble(config, judge_infos(config, "e.yaml", None))
 
 
 def jmap(probs: dict[str, float | None], cat_probs: dict[str, float] | None = None) -> dict[str, Any]:
@@ -48,14 +50,13 @@ def jmap(probs: dict[str, float | None], cat_probs: dict[str, float] | None = No
        st.fixed_dictionaries({k: st.one_of(st.none(), PROB) for k in KEYS}),
        st.fixed_dictionaries({k: PROB for k in KEYS}))
 def test_scores_stay_in_unit_interval(strategy, reducer, weights, probs, cats) -> None:
-    res, judge_scores, _ = ensemble(strategy, reducer, weights).fuse(jmap(probs, cats))
-    r = res["policy_risk"]
+    r = ensemble(strategy, reducer, weights).fuse("x", jmap(probs, cats)).policy_risk
     if all(p is None for p in probs.values()):
-        assert r["score"] is None and r["flagged"] is None
+        assert r.score is None and r.flagged is None
         return
-    assert 0.0 <= r["score"] <= 1.0
-    assert all(0.0 <= v <= 1.0 for v in r["categories"].values())
-    assert all(v is None or 0.0 <= v <= 1.0 for v in judge_scores["policy_risk"].values())
+    assert r.score is not None and 0.0 <= r.score <= 1.0
+    assert all(0.0 <= v <= 1.0 for v in r.categories.values())
+    assert all(v is None or 0.0 <= v <= 1.0 for v in r.probabilities.values())
 
 
 @settings(max_examples=200, deadline=None)
@@ -65,10 +66,10 @@ def test_soft_vote_is_monotone_in_each_judge(weights, probs, key, bump, threshol
     ens = ensemble("soft_vote", "max", weights, threshold=threshold)
     higher = dict(probs)
     higher[key] = max(probs[key], bump)
-    lo = ens.fuse(jmap(probs))[0]["policy_risk"]
-    hi = ens.fuse(jmap(higher))[0]["policy_risk"]
-    assert hi["score"] >= lo["score"] - 1e-9
-    assert not (lo["flagged"] and not hi["flagged"])
+    lo = ens.fuse("x", jmap(probs)).policy_risk
+    hi = ens.fuse("x", jmap(higher)).policy_risk
+    assert hi.score >= lo.score - 1e-9
+    assert not (lo.flagged and not hi.flagged)
 
 
 @settings(max_examples=200, deadline=None)
@@ -79,14 +80,14 @@ def test_errored_judge_equals_judge_absent(strategy, reducer, weights, probs, ca
     """A judge that errored is left out and the others' weights renormalised: same as not having it."""
     with_error = dict(probs)
     with_error[failed] = None
-    full = ensemble(strategy, reducer, weights).fuse(jmap(with_error, cats))[0]["policy_risk"]
+    full = ensemble(strategy, reducer, weights).fuse("x", jmap(with_error, cats)).policy_risk
     rest = tuple(k for k in KEYS if k != failed)
     without = ensemble(strategy, reducer, weights, keys=rest).fuse(
-        jmap({k: probs[k] for k in rest}, cats))[0]["policy_risk"]
-    assert full["score"] == without["score"]
-    assert full["flagged"] == without["flagged"]
-    assert full["categories"] == without["categories"]
-    assert full["missing"] == [failed] and without["missing"] == []
+        "x", jmap({k: probs[k] for k in rest}, cats)).policy_risk
+    assert full.score == without.score
+    assert full.flagged == without.flagged
+    assert full.categories == without.categories
+    assert full.missing == [failed] and without.missing == []
 
 
 @settings(max_examples=150, deadline=None)
@@ -95,11 +96,10 @@ def test_errored_judge_equals_judge_absent(strategy, reducer, weights, probs, ca
        st.fixed_dictionaries({k: PROB for k in KEYS}), st.permutations(KEYS), st.permutations(KEYS))
 def test_fusion_does_not_depend_on_order(strategy, reducer, weights, probs, cats, config_order, input_order) -> None:
     assume(any(p is not None for p in probs.values()))
-    base = ensemble(strategy, reducer, weights).fuse(jmap(probs, cats))
+    a = ensemble(strategy, reducer, weights).fuse("x", jmap(probs, cats)).policy_risk
     other_cfg = ensemble(strategy, reducer, weights, keys=tuple(config_order))
     shuffled_inputs = {k: jmap(probs, cats)[k] for k in input_order}
-    other = other_cfg.fuse(shuffled_inputs)
-    a, b = base[0]["policy_risk"], other[0]["policy_risk"]
-    assert a["score"] == b["score"] and a["flagged"] == b["flagged"]
-    assert a["categories"] == b["categories"] and a["votes"] == b["votes"]
-    assert sorted(a["missing"]) == sorted(b["missing"]) and a["disagreement"] == b["disagreement"]
+    b = other_cfg.fuse("x", shuffled_inputs).policy_risk
+    assert a.score == b.score and a.flagged == b.flagged
+    assert a.categories == b.categories and a.votes == b.votes
+    assert sorted(a.missing) == sorted(b.missing) and a.disagreement == b.disagreement

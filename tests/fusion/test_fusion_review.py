@@ -6,16 +6,11 @@ import csv
 from pathlib import Path
 
 import pytest
-from fusion_helpers import BASIC_CONFIG, judgement, read_jsonl, scored, three_judge_records, write_jsonl, write_yaml
+from fusion_helpers import HUMAN_CONFIG, read_jsonl, response, score, three_scored_files, write_jsonl, write_yaml
 
 from lam3.errors import UserError
 from lam3.pipeline.fuse import fuse_files
 from lam3.pipeline.review import import_csv, load_reviews
-
-HUMAN = BASIC_CONFIG + """
-policy_risk:
-  arbitration: {when: vote_split, method: human}
-"""
 
 
 def _fill(path: Path, labels: dict[str, dict[str, str]]) -> None:
@@ -31,8 +26,8 @@ def _fill(path: Path, labels: dict[str, dict[str, str]]) -> None:
 
 @pytest.fixture
 def fused_with_queue(tmp_path: Path) -> tuple[list[Path], Path, Path]:
-    config = write_yaml(tmp_path / "e.yaml", HUMAN)
-    inputs = [write_jsonl(tmp_path / f"{n}.jsonl", recs) for n, recs in zip("abc", three_judge_records(20))]
+    config = write_yaml(tmp_path / "e.yaml", HUMAN_CONFIG)
+    inputs = three_scored_files(tmp_path, 20)
     out = tmp_path / "fused.jsonl"
     fuse_files(inputs, config, out)
     return inputs, config, out
@@ -100,10 +95,11 @@ def test_multiline_cells_keep_line_numbers_and_imports_merge(tmp_path: Path) -> 
 
 
 def test_formula_like_text_is_escaped_in_the_csv(tmp_path: Path) -> None:
-    config = write_yaml(tmp_path / "e.yaml", HUMAN)
-    recs = [scored("f1", {"guard": judgement("fusion_guard", {"unsafe": 0.9}),
-                          "kw": judgement("fusion_keywords", {"fraud": 0.1})}, response="=HYPERLINK(\"x\")")]
-    fuse_files([write_jsonl(tmp_path / "a.jsonl", recs)], config, tmp_path / "fused.jsonl")
+    config = write_yaml(tmp_path / "e.yaml", HUMAN_CONFIG)
+    recs = [response("f1", {"guard": {"scores": {"unsafe": 0.9}}, "kw": {"scores": {"fraud": 0.1}}},
+                     response="=HYPERLINK(\"x\")")]
+    scored = score(tmp_path, "formula", recs, {"guard": "fusion_guard", "kw": "fusion_keywords"})
+    fuse_files([scored], config, tmp_path / "fused.jsonl")
     with open(tmp_path / "fused.review.csv", newline="", encoding="utf-8") as fh:
         row = next(csv.DictReader(fh))
     assert row["response"] == "'=HYPERLINK(\"x\")"
@@ -113,3 +109,13 @@ def test_reviews_for_a_metric_not_fused_are_an_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "rev.jsonl", [{"id": "a", "labels": {"refusal": True}}])
     with pytest.raises(UserError, match=r"rev\.jsonl:1: labels\.refusal: a human label for refusal"):
         load_reviews(path, metrics=["policy_risk"])
+    path = write_jsonl(tmp_path / "rev2.jsonl", [{"id": "a", "labels": {"harm": True}}])
+    with pytest.raises(UserError, match=r"rev2\.jsonl:1: labels\.harm\.\[key\]: Input should be 'social_toxicity'"):
+        load_reviews(path)
+
+
+def test_jailbreak_success_can_be_reviewed(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("id,jailbreak_success\nq1,yes\n", encoding="utf-8")
+    import_csv(path, tmp_path / "out.jsonl")
+    assert load_reviews(tmp_path / "out.jsonl") == {"q1": {"jailbreak_success": True}}

@@ -67,3 +67,35 @@ def test_renders_in_headless_chromium_and_script_does_not_run(report: Path) -> N
         assert any(XSS in c for c in cells)  # the payload is visible as text
     finally:
         driver.quit()
+
+
+def test_a_real_run_is_reported_from_its_fused_votes(tmp_path: Path) -> None:
+    """Score and fuse the mini bench with the real stages, then check the report's figures against fused.jsonl."""
+    import json
+
+    from lam3.bench.mini_bench import responses_path
+
+    repo = Path(__file__).resolve().parents[2]
+    run = tmp_path / "mb_run"
+    run.mkdir()
+
+    def lam3(*args: str | Path) -> None:
+        proc = subprocess.run([sys.executable, "-m", "lam3", *map(str, args)], capture_output=True, text=True,
+                              timeout=180, cwd=run)
+        assert proc.returncode == 0, proc.stderr
+
+    lam3("score", responses_path(), "-c", repo / "configs" / "offline.yaml", "-o", run / "offline_scored.jsonl")
+    lam3("fuse", run / "offline_scored.jsonl", "-c", repo / "configs" / "ensemble.yaml", "-o", run / "fused.jsonl")
+    result = write_html_report([run])
+    html = result.path.read_text(encoding="utf-8")
+    fused = [json.loads(line) for line in (run / "fused.jsonl").read_text().splitlines()]
+    assert "Social Toxicity fused from profanity_check; Policy Risk fused from keyword_risk; Refusal fused from " \
+           "refusal" in html
+    for attack in ("clean", "figstep"):
+        group = [r for r in fused if r["attack"] == attack and r["category"] == "S8"]
+        flagged = sum(r["policy_risk"]["flagged"] for r in group)
+        row = next(line for line in html.split("<tr>") if f"<td>{attack}</td><td>S8</td>" in line)
+        assert f"{100 * flagged / len(group):.1f}% ({flagged}/{len(group)})" in row
+    # ASR: several responses per sample, so the interval draws samples, not responses
+    samples = {r["sample_id"] for r in fused if r["attack"] == "figstep"}
+    assert f"cluster-bootstrap-bca ({len(samples)} units)" in html

@@ -1,4 +1,4 @@
-"""``lam3 demo``: the offline judges on the shipped mini benchmark, checked against its human labels."""
+"""``lam3 demo``: the offline judges on the shipped mini benchmark, fused, checked against its human labels."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.table import Table
 
 from lam3.cli.app import app, console
 from lam3.cli.progress import progress_bar
+from lam3.report import METRIC_TITLES
 
 
 def _fmt(x: float | None, pct: bool = False) -> str:
@@ -20,23 +21,26 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 
 @app.command()
 def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder.")) -> None:
-    """Score data/mini_bench/responses.jsonl with configs/offline.yaml (no torch, no network) and
-    compare each judge with the shipped human labels. Rerun to resume."""
-    from lam3.pipeline.demo import METRIC_TITLE, run_demo
+    """Score data/mini_bench/responses.jsonl with configs/offline.yaml (no torch, no network), fuse with
+    configs/ensemble.yaml, and compare each judge's vote and each fused verdict with the shipped human
+    labels. Rerun to resume."""
+    from lam3.pipeline.demo import run_demo
 
     with progress_bar("demo: scoring example responses") as update:
         result = run_demo(out, progress=update)
-    table = Table(title=f"lam3 demo: offline judges vs human labels (n={result.n})", box=box.SIMPLE_HEAD,
-                  show_edge=False, pad_edge=False, collapse_padding=True)
+    table = Table(title=f"lam3 demo: offline judges and fused verdicts vs human labels (n={result.n})",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in ("metric", "judge", "n", "rate", "human", "acc", "P", "R", "F1", "κ"):
         table.add_column(col, justify="left" if col in ("metric", "judge") else "right", no_wrap=True)
     for a in result.agreements:
-        table.add_row(METRIC_TITLE.get(a.metric, a.metric), a.judge,
-                      str(a.n) + (f" (+{a.errors} err)" if a.errors else ""), _fmt(a.rate, True),
-                      _fmt(a.human_rate, True), _fmt(a.accuracy), _fmt(a.precision), _fmt(a.recall),
-                      _fmt(a.f1), _fmt(a.kappa))
+        f = a.figures
+        table.add_row(METRIC_TITLES[a.metric], a.judge, str(f.n) + (f" (+{f.not_judged} err)" if f.not_judged else ""),
+                      _fmt(f.rate, True), _fmt(f.human_rate, True), _fmt(f.accuracy), _fmt(f.precision),
+                      _fmt(f.recall), _fmt(f.f1), _fmt(f.kappa))
     console.print(table)
-    console.print("rate: share the judge flags · human: share labelled so · acc/P/R/F1/κ: agreement with the "
-                  "human label (κ = Cohen's kappa)", style="dim", highlight=False)
+    console.print("rate: share flagged · human: share labelled so · acc/P/R/F1/κ: agreement with the human label "
+                  "(κ = Cohen's kappa) · judge rows: each judge's vote in the fused records · fused: the fused verdict",
+                  style="dim", highlight=False)
     console.print(f"scored: {result.scored} ({result.score.scored} new, {result.score.skipped} already done)\n"
+                  f"fused: {result.fused} ({result.fuse.fused} new, {result.fuse.skipped} already done)\n"
                   f"summary: {result.summary_path}\nmanifest: {result.manifest}", highlight=False)

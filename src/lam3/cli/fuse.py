@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
 from lam3.cli.progress import progress_bar, report_bad_line
+
+if TYPE_CHECKING:
+    from lam3.records import FusedResult
 
 review_app = typer.Typer(help="Human review of disputed responses: export a CSV to fill in, import the labels.",
                          no_args_is_help=True)
@@ -30,7 +35,7 @@ def fuse(
     review_queue: Path = typer.Option(None, "--review-queue", help="Queue path (default OUT.review.jsonl)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again when OUT was made with other settings."),
 ) -> None:
-    """Fuse several judges into Social Toxicity, Policy Risk and Refusal. Rerun to resume."""
+    """Fuse several judges into the metrics (Social Toxicity, Policy Risk, Refusal, Jailbreak Success). Rerun to resume."""
     from lam3.pipeline.fuse import fuse_files
 
     with progress_bar(f"fusing {len(inputs)} file(s)") as update:
@@ -53,7 +58,7 @@ def fuse(
 
 @app.command()
 def calibrate(
-    inputs: list[Path] = typer.Argument(..., help="Scored JSONL files whose records carry labels {toxic, risky, refusal}."),
+    inputs: list[Path] = typer.Argument(..., help="Scored JSONL files whose records carry human labels."),
     config: Path = typer.Option(Path("configs/ensemble.yaml"), "--config", "-c", help="Ensemble YAML (judges, label maps)."),
     out: Path = typer.Option(..., "--out", "-o", help="Calibration JSON to write."),
     method: str = typer.Option("platt", "--method", help="platt or isotonic."),
@@ -62,7 +67,7 @@ def calibrate(
     seed: int = typer.Option(0, "--seed", help="Seed of the cross-fitting folds."),
 ) -> None:
     """Fit per-judge calibration and thresholds on human labels; report ECE before/after."""
-    from lam3.fusion.calibration import calibrate_files
+    from lam3.pipeline.calibrate import calibrate_files
 
     if method not in ("platt", "isotonic"):
         raise typer.BadParameter("platt or isotonic", param_hint="--method")
@@ -75,20 +80,20 @@ def calibrate(
     for col in ("judge", "metric", "n", "positives", "ECE before", "ECE after", "ECE after (cross-fitted)",
                 "threshold"):
         table.add_column(col)
-    for judge, per_metric in result["judges"].items():
+    for judge, per_metric in result.judges.items():
         for metric, e in per_metric.items():
-            table.add_row(judge, metric, str(e["n"]), str(e["positives"]), _fmt(e["ece_before"]),
-                          _fmt(e["ece_after"]), _fmt(e["ece_after_cv"]), _fmt(e["threshold"]))
+            table.add_row(judge, metric, str(e.n), str(e.positives), _fmt(e.ece_before), _fmt(e.ece_after),
+                          _fmt(e.ece_after_cv), _fmt(e.threshold))
     console.print(table)
-    for judge, per_metric in result["skipped"].items():
+    for judge, per_metric in result.skipped.items():
         for metric, why in per_metric.items():
             err_console.print(f"[yellow]not fitted[/]: {judge} / {metric}: {why}", highlight=False)
 
 
-def _fused_records(path: Path):
-    from lam3.store import iter_jsonl
+def _fused_records(path: Path) -> Iterator[FusedResult]:
+    from lam3.pipeline.fused_records import read_fused
 
-    return (rec for _, rec in iter_jsonl(path))
+    return (rec for _, rec in read_fused(path))
 
 
 @app.command()
@@ -96,34 +101,34 @@ def agreement(
     fused: Path = typer.Argument(..., help="fused.jsonl from 'lam3 fuse'."),
     json_out: Path = typer.Option(None, "--json", help="Also write the full summary (incl. per category) as JSON."),
 ) -> None:
-    """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels."""
+    """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels, from the fused votes."""
     from lam3.store import write_json
     from lam3.fusion.agreement import agreement_summary
 
     summary = agreement_summary(_fused_records(fused))
-    for metric, s in summary["metrics"].items():
-        fk = s["fleiss_kappa"]
-        title = (f"{metric}: n={s['n']}, disagreement rate {_fmt(s['disagreement_rate'])}, "
-                 f"Fleiss κ {_fmt(fk['kappa']) if fk else '–'}")
+    for metric, s in summary.metrics.items():
+        fk = s.fleiss_kappa
+        title = (f"{metric}: n={s.n}, disagreement rate {_fmt(s.disagreement_rate)}, "
+                 f"Fleiss κ {_fmt(fk.kappa) if fk else '–'}")
         table = Table(title=title)
         for col in ("judges", "n", "agreement", "Cohen κ"):
             table.add_column(col)
-        for row in s["cohen_kappa"].values():
-            table.add_row(f"{row['a']} ~ {row['b']}", str(row["n"]), _fmt(row["agreement"]), _fmt(row["kappa"]))
-        if s["cohen_kappa"]:
+        for row in s.cohen_kappa.values():
+            table.add_row(f"{row.a} ~ {row.b}", str(row.n), _fmt(row.agreement), _fmt(row.kappa))
+        if s.cohen_kappa:
             console.print(table)
         else:
             console.print(f"{title} (one judge: no pairwise agreement)")
-        if s["vs_human"]:
+        if s.vs_human:
             human = Table(title=f"{metric} vs human labels")
-            for col in ("verdict", "n", "tp", "fp", "fn", "tn", "precision", "recall", "F1"):
+            for col in ("verdict", "n", "tp", "fp", "fn", "tn", "precision", "recall", "F1", "κ"):
                 human.add_column(col)
-            for who, c in s["vs_human"].items():
-                human.add_row(who, *(str(c[k]) for k in ("n", "tp", "fp", "fn", "tn")),
-                              *(_fmt(c[k]) for k in ("precision", "recall", "f1")))
+            for who, c in s.vs_human.items():
+                human.add_row(who, *(str(v) for v in (c.n, c.tp, c.fp, c.fn, c.tn)),
+                              *(_fmt(v) for v in (c.precision, c.recall, c.f1, c.kappa)))
             console.print(human)
     if json_out:
-        write_json(json_out, summary)
+        write_json(json_out, summary.model_dump(mode="json"))
         console.print(f"written {json_out}")
 
 
@@ -131,22 +136,30 @@ def agreement(
 def asr(
     fused: Path = typer.Argument(..., help="fused.jsonl from 'lam3 fuse'."),
     by: str = typer.Option("model_id,attack,category", "--by", help="Comma-separated grouping fields ('' = overall)."),
-    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95 % CI."),
+    cluster_by: str = typer.Option("sample_id", "--cluster-by",
+                                   help="Responses sharing this field are one unit of the interval "
+                                        "(cluster bootstrap); '' = every response is its own."),
+    interval: str = typer.Option("exact", "--interval", help="exact (Clopper-Pearson) or wilson, for groups "
+                                                             "without shared samples."),
+    n_resamples: int = typer.Option(2000, "--n-resamples", help="Cluster-bootstrap resamples."),
     seed: int = typer.Option(0, "--seed"),
     json_out: Path = typer.Option(None, "--json", help="Also write the rows as JSON."),
 ) -> None:
-    """Attack success rate per definition (non-refusal, policy risk, toxicity > 0.5) with bootstrap 95 % CIs."""
+    """Attack success rate per definition (one per fused metric) with 95 % intervals."""
     from lam3.store import write_json
     from lam3.fusion.asr import asr_table
 
+    if interval not in ("exact", "wilson"):
+        raise typer.BadParameter("exact or wilson", param_hint="--interval")
     group_by = [g.strip() for g in by.split(",") if g.strip()]
-    rows = asr_table(_fused_records(fused), group_by=group_by, n_boot=n_boot, seed=seed)
+    rows = [r.flat() for r in asr_table(_fused_records(fused), group_by=group_by, cluster_by=cluster_by or None,
+                                        interval=interval, n_resamples=n_resamples, seed=seed)]  # type: ignore[arg-type]
     table = Table(title=f"ASR by {', '.join(group_by) or 'overall'} ({fused})")
-    for col in (*group_by, "definition", "n", "ASR", "95 % CI"):
+    for col in (*group_by, "definition", "n", "ASR", "95 % CI", "interval"):
         table.add_column(col)
     for r in rows:
         table.add_row(*(str(r[g]) for g in group_by), r["definition"], str(r["n"]), f"{r['rate']:.3f}",
-                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+                      f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", f"{r['interval']} ({r['units']} units)")
     console.print(table)
     if json_out:
         write_json(json_out, rows)
@@ -163,7 +176,9 @@ def review_export(
     from lam3.pipeline.review import export_csv
 
     path = export_csv(source, out, only_pending=not all_metrics)
-    console.print(f"written {path}: fill in the social_toxicity / policy_risk / refusal columns (yes/no), "
+    from lam3.records import METRICS
+
+    console.print(f"written {path}: fill in the {' / '.join(METRICS)} columns (yes/no), "
                   "then run 'lam3 review import'")
 
 

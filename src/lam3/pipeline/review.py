@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lam3.errors import UserError
-from lam3.store import JsonlWriter, atomic_file, iter_jsonl, write_jsonl
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-METRIC_COLUMNS: tuple[str, ...] = ("social_toxicity", "policy_risk", "refusal")
+from lam3.errors import UserError
+from lam3.fusion.arbitration import HUMAN_PENDING
+from lam3.pipeline.fused_records import parse_fused
+from lam3.records import METRICS, FusedResult, Metric
+from lam3.store import JsonlWriter, atomic_file, iter_jsonl, iter_records, write_jsonl
+
+METRIC_COLUMNS: tuple[Metric, ...] = METRICS
 CONTEXT_COLUMNS: tuple[str, ...] = ("model_id", "attack", "category", "prompt", "response")
 CSV_COLUMNS: tuple[str, ...] = ("id", "pending", *CONTEXT_COLUMNS, "judges", "provisional", *METRIC_COLUMNS,
                                 "reviewer", "note")
@@ -32,15 +37,55 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def _judges_text(item: Mapping[str, Any]) -> str:
-    parts = []
-    for metric in item.get("pending", []):
-        scores = (item.get("judge_scores") or {}).get(metric, {})
-        votes = (item.get("votes") or {}).get(metric, {})
-        shown = ", ".join(f"{k}={'-' if p is None else f'{p:.2f}'}{'' if votes.get(k) is None else ('+' if votes[k] else '-')}"
-                          for k, p in scores.items())
-        parts.append(f"{metric}: {shown}")
-    return " | ".join(parts)
+class ReviewItem(BaseModel):
+    """One line of the review queue: what a reviewer needs to see about one disputed response."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    pending: list[Metric]
+    sample_id: Any = None
+    model_id: Any = None
+    attack: Any = None
+    category: Any = None
+    prompt: Any = None
+    response: Any = None
+    votes: dict[Metric, dict[str, bool | None]] = Field(default_factory=dict)
+    probabilities: dict[Metric, dict[str, float | None]] = Field(
+        default_factory=dict, validation_alias=AliasChoices("probabilities", "judge_scores"))
+    provisional: dict[Metric, bool | None] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fused: FusedResult, pending: Sequence[Metric]) -> ReviewItem:
+        context = {k: getattr(fused, k, None) for k in ("sample_id", *CONTEXT_COLUMNS)}
+        return cls(id=fused.id, pending=list(pending), **context,
+                   votes={m: getattr(fused, m).votes for m in pending},
+                   probabilities={m: getattr(fused, m).probabilities for m in pending},
+                   provisional={m: getattr(fused, m).flagged for m in pending})
+
+    def judges_text(self) -> str:
+        """``metric: judge=0.83+, other=0.10-`` (probability, then + / - for the judge's vote)."""
+        parts = []
+        for metric in self.pending:
+            votes = self.votes.get(metric, {})
+            shown = ", ".join(f"{k}={'-' if p is None else f'{p:.2f}'}"
+                              f"{'' if votes.get(k) is None else ('+' if votes[k] else '-')}"
+                              for k, p in self.probabilities.get(metric, {}).items())
+            parts.append(f"{metric}: {shown}")
+        return " | ".join(parts)
+
+
+class Review(BaseModel):
+    """One line of ``reviews.jsonl`` (written by ``lam3 review import``): a person's labels for one response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    labels: dict[Metric, bool] = Field(min_length=1)
+    reviewer: str = ""
+    note: str = ""
+    source: str | None = None
+    imported: str | None = None
 
 
 class ReviewQueue:
@@ -57,18 +102,7 @@ class ReviewQueue:
     def __contains__(self, rid: str) -> bool:
         return self.writer is not None and rid in self.writer
 
-    @staticmethod
-    def item(fused: Mapping[str, Any], pending: Sequence[str]) -> dict[str, Any]:
-        """What a reviewer needs to see about one disputed response."""
-        return {
-            "id": fused["id"], "pending": list(pending),
-            **{k: fused[k] for k in ("sample_id", *CONTEXT_COLUMNS) if k in fused},
-            "votes": {m: fused[m]["votes"] for m in pending},
-            "judge_scores": {m: (fused.get("judge_scores") or {}).get(m, {}) for m in pending},
-            "provisional": {m: fused[m]["flagged"] for m in pending},
-        }
-
-    def write_batch(self, items: Iterable[dict[str, Any]]) -> int:
+    def write_batch(self, items: Iterable[ReviewItem]) -> int:
         if self.writer is None:
             if list(items):
                 raise RuntimeError("review queue is disabled but a response was routed to people")
@@ -108,26 +142,30 @@ def has_filled_labels(path: Path) -> bool:
     return False
 
 
+def pending_metrics(fused: FusedResult) -> list[Metric]:
+    """The metrics of a fused record that wait for a person."""
+    return [m for m in METRICS if getattr(fused, m).resolution == HUMAN_PENDING]
+
+
 def export_csv(source: str | Path, out: str | Path, *, only_pending: bool = True) -> Path:
     """CSV of a review queue (or of any fused.jsonl: with ``only_pending`` its ``review: true`` lines)."""
     source, out = Path(source), Path(out)
-    n = 0
     with atomic_file(out, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
-        for _, rec in iter_jsonl(source):
-            if "pending" not in rec:  # a fused.jsonl line
-                if only_pending and not rec.get("review"):
+        for lineno, rec in iter_jsonl(source):
+            if "pending" in rec:
+                item = ReviewItem.model_validate(rec)
+            else:  # a fused.jsonl line
+                fused = parse_fused(rec, source, lineno)
+                if only_pending and not fused.review:
                     continue
-                pending = [m for m in METRIC_COLUMNS if isinstance(rec.get(m), dict)
-                           and (rec[m].get("resolution") == "human_pending" or not only_pending)]
-                rec = ReviewQueue.item(rec, pending)
-            writer.writerow([_cell(rec.get("id")), ";".join(rec.get("pending", [])),
-                             *(_cell(rec.get(c)) for c in CONTEXT_COLUMNS), _cell(_judges_text(rec)),
-                             ";".join(f"{m}={'flagged' if v else 'safe'}"
-                                      for m, v in (rec.get("provisional") or {}).items()),
+                item = ReviewItem.of(fused, pending_metrics(fused) if only_pending else
+                                     [m for m in METRICS if getattr(fused, m).votes])
+            writer.writerow([_cell(item.id), ";".join(item.pending),
+                             *(_cell(getattr(item, c)) for c in CONTEXT_COLUMNS), _cell(item.judges_text()),
+                             ";".join(f"{m}={'flagged' if v else 'safe'}" for m, v in item.provisional.items()),
                              *("" for _ in METRIC_COLUMNS), "", ""])
-            n += 1
     return out
 
 
@@ -157,7 +195,7 @@ def import_csv(path: str | Path, out: str | Path, *, queue: str | Path | None = 
     if queue is not None:
         allowed = {rid for _, rec in iter_jsonl(queue) for rid in [rec["id"]]}
     errors: list[str] = []
-    labelled: dict[str, dict[str, Any]] = {}
+    labelled: dict[str, Review] = {}
     rows = skipped = 0
     with open(path, newline="", encoding="utf-8-sig") as fh:
         text = fh.read()
@@ -195,7 +233,7 @@ def import_csv(path: str | Path, out: str | Path, *, queue: str | Path | None = 
         if not rid:
             errors.append(f"{path}:{line}:{cols['id'] + 1}: id: empty")
             continue
-        labels: dict[str, bool] = {}
+        labels: dict[Metric, bool] = {}
         for m in metric_cols:
             parsed = _parse_label(row[cols[m]])
             if parsed == "bad":
@@ -213,46 +251,39 @@ def import_csv(path: str | Path, out: str | Path, *, queue: str | Path | None = 
             errors.append(f"{path}:{line}:{cols['id'] + 1}: id: {rid!r} is not in the review queue {queue}")
             continue
         first_line[rid] = line
-        labelled[rid] = {"id": rid, "labels": labels,
-                         "reviewer": row[cols["reviewer"]].strip() if "reviewer" in cols else "",
-                         "note": row[cols["note"]].strip() if "note" in cols else "",
-                         "source": f"{path.name}:{line}", "imported": now()}
+        labelled[rid] = Review(id=rid, labels=labels,
+                               reviewer=row[cols["reviewer"]].strip() if "reviewer" in cols else "",
+                               note=row[cols["note"]].strip() if "note" in cols else "",
+                               source=f"{path.name}:{line}", imported=now())
     if errors:
         more = f"\n… and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise UserError(f"{len(errors)} problem(s) in the review CSV; nothing imported:\n" + "\n".join(errors[:20])
                         + more)
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, Review] = {}
     replaced = 0
     if out.exists():
-        for _, rec in iter_jsonl(out):
-            merged[rec["id"]] = rec
-    for rid, rec in labelled.items():
+        for _, review in iter_records(out, Review):
+            merged[review.id] = review
+    for rid, review in labelled.items():
         if rid in merged:
             replaced += 1
-            rec = {**rec, "labels": {**merged[rid].get("labels", {}), **rec["labels"]}}
-        merged[rid] = rec
+            review = review.model_copy(update={"labels": {**merged[rid].labels, **review.labels}})
+        merged[rid] = review
     write_jsonl(out, merged.values())
     return {"rows": rows, "imported": len(labelled), "not_reviewed": skipped, "updated_existing": replaced,
             "total_reviews": len(merged), "output": str(out)}
 
 
-def load_reviews(path: str | Path, metrics: Sequence[str] = METRIC_COLUMNS) -> dict[str, dict[str, bool]]:
+def load_reviews(path: str | Path, metrics: Sequence[Metric] = METRICS) -> dict[str, dict[Metric, bool]]:
     """reviews.jsonl → {id: {metric: label}}. Labels for metrics not fused are an error, not ignored."""
     path = Path(path)
-    out: dict[str, dict[str, bool]] = {}
-    for lineno, rec in iter_jsonl(path, required=("labels",)):
-        labels = rec["labels"]
-        if not isinstance(labels, dict):
-            raise UserError("must be an object {metric: true/false}", path=path, line=lineno, field="labels")
-        for m, v in labels.items():
-            if m not in METRIC_COLUMNS:
-                raise UserError(f"unknown metric {m!r}", path=path, line=lineno, field=f"labels.{m}")
+    out: dict[str, dict[Metric, bool]] = {}
+    for lineno, review in iter_records(path, Review):
+        for m in review.labels:
             if m not in metrics:
                 raise UserError(f"a human label for {m}, which no configured judge feeds", path=path, line=lineno,
                                 field=f"labels.{m}")
-            if not isinstance(v, bool):
-                raise UserError("must be true or false", path=path, line=lineno, field=f"labels.{m}")
-        if rec["id"] in out:
-            raise UserError(f"duplicate id {rec['id']!r}", path=path, line=lineno, field="id")
-        out[rec["id"]] = dict(labels)
+        if review.id in out:
+            raise UserError(f"duplicate id {review.id!r}", path=path, line=lineno, field="id")
+        out[review.id] = dict(review.labels)
     return out

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 TEMPLATES = Path(__file__).parent / "templates"
+METRIC_TITLES: dict[str, str] = {"social_toxicity": "Social Toxicity", "policy_risk": "Policy Risk",
+                                 "refusal": "Refusal", "jailbreak_success": "Jailbreak Success"}
+"""How each metric of :data:`lam3.records.METRICS` is titled in tables and figures."""
 
 
 def _md(value: Any) -> str:

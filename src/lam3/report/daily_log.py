@@ -21,7 +21,7 @@ from lam3.errors import UserError
 from lam3.manifest import Manifest, now
 from lam3.pipeline.rundir import find_runs
 from lam3.report import render_template
-from lam3.report.runs import RunData, flatten, kappa_matrices, load_run, optional_agreement, optional_asr
+from lam3.report.runs import RunData, agreement_rows, fused_agreement, fused_asr, kappa_matrices, load_run
 from lam3.store import atomic_write
 
 DEFAULT_OUT_DIR = Path("outputs/daily_logs")
@@ -84,18 +84,16 @@ def _run_context(data: RunData) -> dict[str, Any]:
                "pr": _pct(row, "policy_risk"), "pr_mean": _mean(row, "policy_risk"),
                "refusal": _pct(row, "refusal"), "disputed": row.disputed}
               for k, row in sorted(data.groups.items())]
-    asr, asr_note = optional_asr(data.fused, ("model_id", "attack", "category"))
-    agreement, agreement_note = optional_agreement(data.fused)
+    asr, asr_note = fused_asr(data, ("model_id", "attack", "category"))
+    agreement, agreement_note = fused_agreement(data)
     kappas = [{"title": title, "names": names,
                "rows": [{"name": n, "cells": ["—" if v is None else f"{v:.2f}" for v in row]}
                         for n, row in zip(names, matrix)]}
-              for title, names, matrix in kappa_matrices(data, agreement)]
-    overall = {m: {k: v for k, v in s.items() if k not in ("per_category", "cohen_kappa")}
-               for m, s in ((agreement or {}).get("metrics") or {}).items()}
+              for title, names, matrix in kappa_matrices(agreement)]
     return {"name": data.name, "responses": data.responses, "judges": data.judges,
             "generation": data.generation_table(), "eval_stages": eval_stages, "groups": groups,
             "kappas": kappas, "asr": asr, "asr_note": asr_note,
-            "agreement_rows": flatten(overall), "agreement_note": agreement_note,
+            "agreement_rows": agreement_rows(agreement), "agreement_note": agreement_note,
             "git": m.git.model_dump(), "updated": m.updated or "—"}
 
 

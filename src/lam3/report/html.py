@@ -14,8 +14,9 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.manifest import now
-from lam3.report import render_template
-from lam3.report.runs import METRICS, GroupRow, RunData, kappa_matrices, load_run, optional_agreement, optional_asr
+from lam3.records import METRICS, Metric
+from lam3.report import METRIC_TITLES, render_template
+from lam3.report.runs import GroupRow, RunData, fused_agreement, fused_asr, kappa_matrices, load_run
 from lam3.store import atomic_write
 
 
@@ -33,8 +34,8 @@ def _rate(row: GroupRow | None, metric: str) -> float | None:
 
 def _row_dict(key: tuple[str, ...], row: GroupRow) -> dict[str, Any]:
     return {"key": key, "n": row.n, "disputed": row.disputed, "review": row.review,
-            **{f"{m}_rate": row.rate(m) for m in METRICS}, **{f"{m}_judged": row.judged[m] for m in METRICS},
-            **{f"{m}_flagged": row.flagged[m] for m in METRICS}, **{f"{m}_mean": row.mean(m) for m in METRICS}}
+            "metrics": {m: {"rate": row.rate(m), "judged": row.judged[m], "flagged": row.flagged[m],
+                            "mean": row.mean(m)} for m in METRICS}}
 
 
 def _series(datas: list[RunData], index: int) -> dict[str, dict[str, GroupRow]]:
@@ -53,6 +54,11 @@ def _attack_order(series: dict[str, dict[str, GroupRow]]) -> list[str]:
     return (["clean"] if "clean" in attacks else []) + [a for a in attacks if a != "clean"]
 
 
+def _metrics(datas: list[RunData]) -> list[Metric]:
+    """The metrics fused in any of the runs, in the order of :data:`lam3.records.METRICS`."""
+    return [m for m in METRICS if any(m in d.metric_judges for d in datas)]
+
+
 def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]:
     from lam3.report import plots
 
@@ -64,24 +70,24 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
         n_plots += img is not None
         return {"img": img, "why": why}
 
+    metrics = _metrics(datas)
     by_cat = _series(datas, 2)
     by_attack = _series(datas, 1)
     runs = []
     for d in datas:
-        agreement, _ = optional_agreement(d.fused)
+        agreement, _ = fused_agreement(d)
         heatmaps = [plot(plots.heatmap(names, matrix, f"{d.name}: {title}"), "fewer than two judges")
-                    for title, names, matrix in kappa_matrices(d, agreement)]
-        asr_rows, asr_note = optional_asr(d.fused, ("model_id", "attack"))
-        if asr_note and d.has_fused:
-            notes.append(f"{d.name}: {asr_note}")
+                    for title, names, matrix in kappa_matrices(agreement)]
+        asr_rows, asr_note = fused_asr(d, ("model_id", "attack"))
         if not d.has_fused:
-            notes.append(f"{d.name}: no fused.jsonl — dual-metric sections are empty (run `lam3 fuse`).")
+            notes.append(f"{d.name}: no fused.jsonl — the metric sections are empty (run `lam3 fuse`).")
         git = d.manifest.git
         runs.append({
             "name": d.name, "path": str(d.run.path), "responses": d.responses, "errors": d.response_errors,
             "models": dict(d.models), "attacks": dict(d.attacks), "judges": d.judges,
+            "metric_judges": d.metric_judges,
             "git": git.model_dump(), "updated": d.manifest.updated, "quarantined": d.quarantined,
-            "heatmaps": heatmaps or [plot(None, "fewer than two judges with usable scores")],
+            "heatmaps": heatmaps or [plot(None, "no fused metric with two judges or more")],
             "asr_plot": plot(plots.asr_errorbars(asr_rows, ("model_id", "attack")), asr_note or "no ASR rows"),
             "asr_rows": asr_rows,
             "groups": [_row_dict(k, r) for k, r in sorted(d.groups.items())],
@@ -91,16 +97,17 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
     if len(datas) == 2:
         a, b = datas[0].by(2), datas[1].by(2)
         for cat in sorted(set(a) | set(b)):
-            row = {"category": cat}
-            for m in ("social_toxicity", "policy_risk"):
+            row: dict[str, Any] = {"category": cat}
+            for m in metrics:
                 ra, rb = _rate(a.get(cat), m), _rate(b.get(cat), m)
                 row[m] = (ra, rb, None if ra is None or rb is None else rb - ra)
             delta.append(row)
     ctx = {
         "title": "LAM3 report — " + " vs ".join(d.name for d in datas),
         "compare": len(datas) > 1, "runs": runs, "delta": delta, "generated": now(),
-        "category_plot": plot(plots.rate_bars(by_cat), "no fused records"),
-        "attack_plot": plot(plots.rate_bars(by_attack, _attack_order(by_attack)), "no fused records"),
+        "metrics": metrics, "titles": METRIC_TITLES,
+        "category_plot": plot(plots.rate_bars(by_cat, metrics), "no fused records"),
+        "attack_plot": plot(plots.rate_bars(by_attack, metrics, _attack_order(by_attack)), "no fused records"),
         "score_plot": plot(plots.score_distributions({d.name: d.judges for d in datas}), "no scored files"),
         "notes": notes,
     }

@@ -10,9 +10,9 @@ import base64
 import io
 from typing import Any
 
+from lam3.records import Metric
+from lam3.report import METRIC_TITLES
 from lam3.report.runs import GroupRow, JudgeStats
-
-METRIC_LABELS = {"social_toxicity": "Social Toxicity", "policy_risk": "Policy Risk"}
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
@@ -41,16 +41,18 @@ def _bars(ax: Any, xs: list[str], series: dict[str, list[float | None]]) -> None
     ax.set_ylabel("% flagged")
 
 
-def rate_bars(series: dict[str, dict[str, GroupRow]], order: list[str] | None = None) -> str | None:
-    """Flagged rate of both metrics per key (category or attack), one bar per series (model or run)."""
+def rate_bars(series: dict[str, dict[str, GroupRow]], metrics: list[Metric], order: list[str] | None = None
+              ) -> str | None:
+    """Flagged rate of each metric per key (category or attack), one panel per metric, one bar per series."""
     keys = order or sorted({k for rows in series.values() for k in rows})
-    if not keys:
+    if not keys or not metrics:
         return None
-    fig, axes = _figure(max(6.0, 1.0 + 0.6 * len(keys) * max(1, len(series)) / 2) * 1.6, 3.6, ncols=2)
-    for ax, metric in zip(axes, METRIC_LABELS):
+    width = max(6.0, 1.0 + 0.6 * len(keys) * max(1, len(series)) / 2) * 0.8 * len(metrics)
+    fig, axes = _figure(width, 3.6, ncols=len(metrics))
+    for ax, metric in zip(axes, metrics):
         _bars(ax, keys, {label: [rows[k].rate(metric) if k in rows else None for k in keys]
                          for label, rows in series.items()})
-        ax.set_title(METRIC_LABELS[metric])
+        ax.set_title(METRIC_TITLES[metric])
     axes[0].legend(fontsize=8)
     return _png(fig)
 
@@ -109,11 +111,13 @@ def asr_errorbars(rows: list[dict[str, Any]], group_fields: tuple[str, ...]) -> 
         for g_i, group in enumerate(groups):
             for r in rows:
                 if str(r.get("definition")) == definition and " / ".join(str(r.get(f)) for f in group_fields) == group:
-                    rate = float(r.get("rate") or 0.0)
+                    rate = float(r["rate"])
+                    low = rate if r["ci_low"] is None else float(r["ci_low"])  # None: no interval to draw
+                    high = rate if r["ci_high"] is None else float(r["ci_high"])
                     xs.append(g_i + (d_i - (len(definitions) - 1) / 2) * step)
                     ys.append(100 * rate)
-                    lo.append(100 * max(0.0, rate - float(r.get("ci_low", rate))))
-                    hi.append(100 * max(0.0, float(r.get("ci_high", rate)) - rate))
+                    lo.append(100 * max(0.0, rate - low))
+                    hi.append(100 * max(0.0, high - rate))
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=definition)
     ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(-2, 102)

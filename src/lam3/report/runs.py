@@ -18,12 +18,14 @@ from pydantic import ValidationError
 
 from lam3.config import dotted
 from lam3.errors import UserError
+from lam3.fusion.agreement import AgreementSummary, agreement_summary
+from lam3.fusion.asr import asr_table
 from lam3.manifest import Manifest, StageEntry
+from lam3.pipeline.fused_records import read_fused
 from lam3.pipeline.rundir import RunDir
-from lam3.records import GENERATION_KNOBS, GenerationSettings, upgrade
+from lam3.records import GENERATION_KNOBS, METRICS, FusedResult, GenerationSettings, Metric, upgrade
 from lam3.store import Quarantine, count_lines, iter_jsonl
 
-METRICS = ("social_toxicity", "policy_risk", "refusal")
 GROUP_FIELDS = ("model_id", "attack", "category")
 SNIPPET = 600
 
@@ -39,11 +41,10 @@ class JudgeStats:
     metric: str = ""
     n: int = 0
     errors: int = 0
-    flagged: int = 0
+    flagged: int | None = None
+    """responses on which its vote in the fused records flags its metric (None: no fused record has its vote)"""
     first_error: str | None = None
     max_scores: list[float] = field(default_factory=list)
-    votes: dict[str, bool] = field(default_factory=dict)
-    """record id → flagged, for records judged without error (agreement between judges)."""
 
     @property
     def status(self) -> str:
@@ -90,7 +91,10 @@ class RunData:
     generation_unrecorded: int = 0
     """Responses without an error that record no generation settings."""
     judges: list[JudgeStats] = field(default_factory=list)
-    fused: list[dict[str, Any]] = field(default_factory=list)
+    fused: list[FusedResult] = field(default_factory=list)
+    """fused records without prompt, response and images (reports keep only the few disputed texts)"""
+    metric_judges: dict[Metric, list[str]] = field(default_factory=dict)
+    """the judges whose votes each fused metric has (the judges behind every rate)"""
     groups: dict[tuple[str, ...], GroupRow] = field(default_factory=dict)
     disputed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: dict[str, int] = field(default_factory=dict)
@@ -209,8 +213,8 @@ def _merge(agg: GroupRow, row: GroupRow) -> None:
         agg.scored[m] += row.scored[m]
 
 
-def _group_key(rec: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(str(rec.get(f) if rec.get(f) is not None else "—") for f in GROUP_FIELDS)
+def _group_key(rec: FusedResult) -> tuple[str, ...]:
+    return tuple(str(v if (v := getattr(rec, f, None)) is not None else "—") for f in GROUP_FIELDS)
 
 
 def _snippet(text: Any) -> str:
@@ -218,13 +222,14 @@ def _snippet(text: Any) -> str:
     return text if len(text) <= SNIPPET else text[:SNIPPET] + " …"
 
 
-def _dispute(rec: dict[str, Any]) -> float:
-    """0 = judges agree, 0.5 = an even split (the most disputed)."""
+def _dispute(rec: FusedResult) -> float:
+    """0 = judges agree, 0.5 = an even split (the most disputed), over every fused metric."""
     best = 0.0
-    for m in ("social_toxicity", "policy_risk"):
-        votes = [v for v in ((rec.get(m) or {}).get("votes") or {}).values() if v is not None]
-        if votes and (rec.get(m) or {}).get("disagreement", True):
-            yes = sum(bool(v) for v in votes)
+    for m in METRICS:
+        result = getattr(rec, m)
+        votes = [v for v in result.votes.values() if v is not None]
+        if votes and result.disagreement:
+            yes = sum(votes)
             best = max(best, min(yes, len(votes) - yes) / len(votes))
     return best
 
@@ -267,8 +272,10 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
                     continue
                 st = stats.get(key)
                 if st is None:
-                    st = stats[key] = JudgeStats(key=key, file=scored.name, judge=str(j.get("judge", "")),
-                                                 version=str(j.get("version", "")), metric=str(j.get("metric", "")))
+                    st = stats[key] = JudgeStats(key=key, file=scored.name,
+                                                 judge=str(j.get("judge", j.get("provider", ""))),
+                                                 version=str(j.get("version", "")),
+                                                 metric=str(j.get("metric", j.get("family", ""))))
                 st.n += 1
                 if j.get("error"):
                     st.errors += 1
@@ -276,37 +283,43 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
                     continue
                 scores = j.get("scores") or {}
                 st.max_scores.append(max(scores.values()) if scores else 0.0)
-                st.flagged += bool(j.get("flagged"))
-                st.votes[str(rec["id"])] = bool(j.get("flagged"))
         data.judges.extend(stats.values())
     heap: list[tuple[float, int, dict[str, Any]]] = []
+    votes: dict[Metric, dict[str, int]] = {m: {} for m in METRICS}
     if run.fused.is_file():
-        for i, (_, rec) in enumerate(iter_jsonl(run.fused, quarantine=skipped)):
+        for i, (_, rec) in enumerate(read_fused(run.fused, quarantine=skipped)):
             key = _group_key(rec)
             row = data.groups.setdefault(key, GroupRow(key))
             row.n += 1
-            row.review += bool(rec.get("review"))
+            row.review += rec.review
             for m in METRICS:
-                res = rec.get(m) or {}
-                if res.get("flagged") is not None:
+                res = getattr(rec, m)
+                for judge, vote in res.votes.items():
+                    votes[m][judge] = votes[m].get(judge, 0) + bool(vote)
+                if res.flagged is not None:
                     row.judged[m] += 1
-                    row.flagged[m] += bool(res["flagged"])
-                if res.get("score") is not None:
-                    row.score_sum[m] += float(res["score"])
+                    row.flagged[m] += res.flagged
+                if res.score is not None:
+                    row.score_sum[m] += res.score
                     row.scored[m] += 1
             dispute = _dispute(rec)
             row.disputed += dispute > 0
             if dispute > 0:
-                item = {k: rec.get(k) for k in ("id", "model_id", "attack", "category")}
-                item.update(prompt=_snippet(rec.get("prompt")), response=_snippet(rec.get("response")),
-                            dispute=dispute, **{m: rec.get(m) or {} for m in METRICS})
+                item = {k: getattr(rec, k, None) for k in ("id", "model_id", "attack", "category")}
+                item.update(prompt=_snippet(getattr(rec, "prompt", None)),
+                            response=_snippet(getattr(rec, "response", None)), dispute=dispute,
+                            **{m: getattr(rec, m) for m in METRICS})
                 entry = (dispute, -i, item)
                 if len(heap) < top_disputed:
                     heapq.heappush(heap, entry)
                 else:
                     heapq.heappushpop(heap, entry)
-            slim = {k: v for k, v in rec.items() if k not in ("prompt", "response", "images", "judgements")}
-            data.fused.append(slim)
+            for text in ("prompt", "response", "images"):  # carried for the disputed list only
+                (rec.model_extra or {}).pop(text, None)
+            data.fused.append(rec)
+    data.metric_judges = {m: sorted(v) for m, v in votes.items() if v}
+    for st in data.judges:
+        st.flagged = votes.get(st.metric, {}).get(st.key)  # type: ignore[call-overload]
     data.disputed = [item for _, _, item in sorted(heap, key=lambda e: (-e[0], -e[1]))]
     data.bad_lines = skipped.count
     for q in run.quarantine_files():
@@ -320,76 +333,56 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
     return data
 
 
-def judge_kappa(judges: list[JudgeStats]) -> tuple[list[str], list[list[float | None]]]:
-    """Pairwise Cohen's κ on the flagged/not-flagged votes of every two judges (records both judged).
-
-    Used when a run has no fused.jsonl yet; κ itself comes from :mod:`lam3.fusion.agreement`.
-    """
-    from lam3.fusion.agreement import cohen_kappa
-
-    names = [j.key for j in judges]
-    matrix: list[list[float | None]] = []
-    for a in judges:
-        row: list[float | None] = []
-        for b in judges:
-            common = sorted(set(a.votes) & set(b.votes))
-            row.append((1.0 if common else None) if a is b else
-                       (cohen_kappa([a.votes[i] for i in common], [b.votes[i] for i in common]) if common else None))
-        matrix.append(row)
-    return names, matrix
+NO_FUSED = "no fused.jsonl in this run (run `lam3 fuse`)"
 
 
-def kappa_matrices(data: RunData, agreement: dict[str, Any] | None) -> list[tuple[str, list[str], list[list]]]:
-    """(title, judges, κ matrix) per fused metric from ``agreement_summary``; from the scored files otherwise."""
+def fused_agreement(data: RunData) -> tuple[AgreementSummary | None, str | None]:
+    """Judge agreement (Cohen's/Fleiss κ, P/R/F1 vs human labels) from the run's fused votes, or why there is none."""
+    if not data.fused:
+        return None, NO_FUSED
+    return agreement_summary(data.fused), None
+
+
+def fused_asr(data: RunData, group_by: tuple[str, ...]) -> tuple[list[dict[str, Any]], str | None]:
+    """ASR rows (flat, with their intervals) from the run's fused verdicts, or why there are none."""
+    if not data.fused:
+        return [], NO_FUSED
+    return [row.flat() for row in asr_table(data.fused, group_by=group_by)], None
+
+
+def kappa_matrices(agreement: AgreementSummary | None) -> list[tuple[str, list[str], list[list[float | None]]]]:
+    """(title, judges, Cohen's κ matrix) per fused metric with two judges or more, from the fused votes."""
     out = []
-    for metric, summary in ((agreement or {}).get("metrics") or {}).items():
-        names = list(summary.get("judges") or [])
+    for metric, summary in (agreement.metrics if agreement else {}).items():
+        names = summary.judges
         if len(names) < 2:
             continue
         matrix: list[list[float | None]] = [[1.0 if a == b else None for b in names] for a in names]
-        for pair in (summary.get("cohen_kappa") or {}).values():
-            i, j = names.index(pair["a"]), names.index(pair["b"])
-            matrix[i][j] = matrix[j][i] = pair.get("kappa")
+        for pair in summary.cohen_kappa.values():
+            i, j = names.index(pair.a), names.index(pair.b)
+            matrix[i][j] = matrix[j][i] = pair.kappa
         out.append((f"{metric} (fused votes)", names, matrix))
-    if not out:
-        names, matrix = judge_kappa([j for j in data.judges if j.votes])
-        if len(names) >= 2:
-            out.append(("all judges (scored files, flagged vs not)", names, matrix))
     return out
 
 
-def optional_asr(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[list[dict[str, Any]], str | None]:
-    """ASR rows with confidence intervals from :mod:`lam3.fusion.asr`, or why they are unavailable."""
-    if not records:
-        return [], "no fused.jsonl in this run (run `lam3 fuse`)"
-    try:
-        from lam3.fusion.asr import asr_table
-    except ImportError as exc:
-        return [], f"ASR unavailable: lam3.fusion.asr cannot be imported ({exc})"
-    return list(asr_table(records, group_by=group_by, n_boot=1000, seed=0)), None
+def agreement_rows(agreement: AgreementSummary | None) -> list[tuple[str, Any]]:
+    """The overall agreement figures per metric as (dotted key, value) rows (pairwise κ is in the matrices)."""
+    if agreement is None:
+        return []
+    return _flatten({m: s.model_dump(mode="json", exclude={"per_category", "cohen_kappa"})
+                    for m, s in agreement.metrics.items()})
 
 
-def optional_agreement(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
-    """Judge agreement (Cohen's/Fleiss κ, P/R/F1 vs human labels) from :mod:`lam3.fusion.agreement`."""
-    if not records:
-        return None, "no fused.jsonl in this run (run `lam3 fuse`)"
-    try:
-        from lam3.fusion.agreement import agreement_summary
-    except ImportError as exc:
-        return None, f"agreement unavailable: lam3.fusion.agreement cannot be imported ({exc})"
-    return agreement_summary(records), None
-
-
-def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """A nested summary as (dotted key, leaf value) rows, for generic tables."""
     if isinstance(obj, dict):
         rows: list[tuple[str, Any]] = []
         for k, v in obj.items():
-            rows.extend(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            rows.extend(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return rows
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(v, (dict, list, tuple)) for v in obj):
         rows = []
         for i, v in enumerate(obj):
-            rows.extend(flatten(v, f"{prefix}[{i}]"))
+            rows.extend(_flatten(v, f"{prefix}[{i}]"))
         return rows
     return [(prefix, obj)]
