@@ -31,6 +31,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.perspective",
     "lam3.judges.llama_guard",
     "lam3.judges.zero_shot",
+    "lam3.judges.harmbench",
+    "lam3.judges.strongreject",
+    "lam3.judges.jailbreakbench",
+    "lam3.judges.llm_rubric",
 )
 
 _REGISTRY: dict[str, type[Judge]] = {}
