@@ -43,6 +43,7 @@ from _util import machine  # noqa: E402
 from lam3.judges import registry  # noqa: E402
 from lam3.judges.base import ScoreInput  # noqa: E402
 from lam3.testing.fake_apis import Faults  # noqa: E402
+from lam3.testing.http_fake import max_in_window  # noqa: E402
 
 KEYS = {"PERSPECTIVE_API_KEY": "bench-perspective-key", "OPENAI_API_KEY": "bench-openai-key"}
 FAULTS = Faults(server_error=0.05, rate_limited=0.05, retry_after_s=1.0, seed=2026)
@@ -73,15 +74,6 @@ def _texts(n: int) -> list[str]:
     return [f"record {i}: {'you idiot' if i % 7 == 0 else 'a calm reply'} #{i}" for i in range(n)]
 
 
-def _max_in_window(times: list[float], window: float = 1.0) -> int:
-    times, best, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def _row(name: str, quota: float, n: int, seconds: float, hits: list[dict[str, object]], api: str,
          judged: int, errors: int, lost: int, latencies: list[float]) -> dict[str, object]:
     mine = sorted((h for h in hits if h["api"] == api), key=lambda h: h["t"])
@@ -96,7 +88,7 @@ def _row(name: str, quota: float, n: int, seconds: float, hits: list[dict[str, o
     latencies = sorted(latencies)
     return {"run": name, "records": n, "seconds": round(seconds, 2), "requests": len(mine),
             "steady_use": round(steady_use, 3), "quota_use": round(len(mine) / seconds / quota, 3),
-            "goodput": round(judged / seconds / quota, 3), "max_in_1s": _max_in_window(times), "lost": lost,
+            "goodput": round(judged / seconds / quota, 3), "max_in_1s": max_in_window(times), "lost": lost,
             "errors": errors, "p50_ms": round(latencies[len(latencies) // 2], 1) if latencies else None}
 
 
@@ -106,13 +98,13 @@ def run_provider(name: str, judge: str, quota: float, seconds: float, faults: Fa
     server = ServerProcess(quota, faults, tmp / f"{judge}-{faults.server_error}.log")
     try:
         where = {"endpoint": server.url} if judge == "perspective" else {"base_url": server.url + "/v1"}
-        judge = registry.build({"judge": judge, "requests_per_second": quota, **where, **PATIENCE,
+        built = registry.build({"judge": judge, "requests_per_second": quota, **where, **PATIENCE,
                                 "batch_size": n})
         items = [ScoreInput(id=f"r{i}", text=t) for i, t in enumerate(_texts(n))]
         t0 = time.perf_counter()
-        judged = judge.score(items)
+        judged = built.score(items)
         elapsed = time.perf_counter() - t0
-        judge.close()
+        built.close()
     finally:
         hits = server.stop()
     ok = [j for j in judged if j.error is None]

@@ -60,7 +60,7 @@ def judge_tokenizer(words: Sequence[str] = ()) -> Any:
 def _config(arch: str, tok: Any, d: int) -> Any:
     from transformers import GemmaConfig, LlamaConfig, MistralConfig
 
-    common = dict(vocab_size=len(tok), hidden_size=d, intermediate_size=2 * d, num_hidden_layers=2,
+    common = dict(vocab_size=len(tok), hidden_size=d, intermediate_size=2 * d, num_hidden_layers=1,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                   bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                   tie_word_embeddings=False)

@@ -34,14 +34,12 @@ import hashlib
 import json
 import math
 import re
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lam3.testing.fake_apis import Faults
+from lam3.testing.http_fake import FakeServer, QuotaWindow, Refusal, Reply, max_in_window
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
@@ -129,16 +127,6 @@ def prompt_text(body: dict[str, Any]) -> str:
     return str(body.get("prompt", ""))
 
 
-def max_in_window(times: list[float], window_s: float = 1.0) -> int:
-    """Most of ``times`` inside any half-open window of ``window_s`` seconds."""
-    times, best, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window_s:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 # --- the server --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -155,104 +143,49 @@ class ChatHit:
     key_ok: bool = False
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    drop: bool = False
-    delay_s: float = 0.0
+def refusal(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None,
+            param: str | None = None, headers: dict[str, str] | None = None) -> Refusal:
+    """An OpenAI-shaped error reply."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return Refusal(Reply(status, body, headers or {}))
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-        self.answer = _Answer(status, body, headers or {})
-
-
-class FakeChatServer:
+class FakeChatServer(FakeServer):
     """The chat-completions contract on ``http://127.0.0.1:<port>/v1``; a context manager, or start()/stop()."""
+
+    thread_name = "fake-chat-api"
 
     def __init__(self, *, key: str | None = "fake-chat-key", models: tuple[str, ...] = ("judge",),
                  report_as: dict[str, str] | None = None, logprobs: bool = True, quota: float | None = None,
                  faults: Faults | None = None, lifetime_s: float = 600.0, max_requests: int = 100_000) -> None:
+        super().__init__(lifetime_s=lifetime_s, max_requests=max_requests)
         self.key = key
         self.models = tuple(models)
         self.report_as = dict(report_as or {})
         self.logprobs = logprobs
-        self.quota = quota
         self.faults = faults or Faults()
-        self.lifetime_s = lifetime_s
-        self.max_requests = max_requests
-        self._lock = threading.Lock()
-        self._hits: list[ChatHit] = []
         self._seen: dict[str, int] = {}
-        self._accepted: deque[float] = deque()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._timer: threading.Timer | None = None
-        self.stopped = threading.Event()
-
-    # -- life cycle ------------------------------------------------------------------------------
-    def start(self) -> FakeChatServer:
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-chat-api",
-                         daemon=True).start()
-        self._timer = threading.Timer(self.lifetime_s, self.stop)  # never outlives a forgotten test
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def stop(self) -> None:
-        if self.stopped.is_set():
-            return
-        self.stopped.set()
-        if self._timer is not None and self._timer is not threading.current_thread():
-            self._timer.cancel()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> FakeChatServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._window = QuotaWindow(quota) if quota else None
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "start() the server first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    # -- what happened ---------------------------------------------------------------------------
-    @property
-    def hits(self) -> list[ChatHit]:
-        with self._lock:
-            return list(self._hits)
+        return self.url + "/v1"
 
     def max_in_window(self, window_s: float = 1.0) -> int:
         """Most arrivals (accepted or not) inside any window of ``window_s`` seconds."""
         return max_in_window([h.t for h in self.hits], window_s)
 
     # -- handling (server threads) ---------------------------------------------------------------
-    def handle(self, method: str, path: str, headers: Any, raw: bytes, arrived: float) -> _Answer:
+    def handle(self, method: str, path: str, query: str, headers: Any, raw: bytes, arrived: float) -> Reply:
         hit = ChatHit(t=arrived, path=path, status=0)
         try:
             if method == "GET" and path == MODELS_PATH:
                 hit = replace(hit, key_ok=self._check_key(headers))
-                return self._log(hit, _Answer(200, {"object": "list", "data": [
+                return self.log(hit, Reply(200, {"object": "list", "data": [
                     {"id": m, "object": "model", "owned_by": "lam3-fake"} for m in self.models]}))
             if method != "POST" or path not in (CHAT_PATH, COMPLETIONS_PATH):
-                raise _Refused(404, f"Unknown path {method} {path}", code="not_found")
-            with self._lock:
-                if len(self._hits) >= self.max_requests:
-                    threading.Thread(target=self.stop, daemon=True).start()
-                    raise _Refused(503, "fake server request budget spent", kind="server_error")
+                raise refusal(404, f"Unknown path {method} {path}", code="not_found")
+            self.check_budget()
             body = self._json(raw)
             hit = ChatHit(t=arrived, path=path, status=0, model=body.get("model") if isinstance(body, dict) else None,
                           params={k: v for k, v in body.items() if k not in ("messages", "prompt")},
@@ -261,25 +194,20 @@ class FakeChatServer:
             fault = self._fault(raw)
             hit = replace(hit, fault=fault)
             if fault == "drop":
-                return self._log(hit, _Answer(0, drop=True))
+                return self.log(hit, Reply(0, drop=True))
             if fault == "server_error":
-                raise _Refused(500, "The server had an error while processing your request.", kind="server_error")
+                raise refusal(500, "The server had an error while processing your request.", kind="server_error")
             if fault == "rate_limited":
                 raise self._limit(self.faults.retry_after_s, "injected")
             answer = self._complete(path, body)
             if fault == "malformed":
                 text = json.dumps(answer.body)
-                answer = _Answer(200, raw=text[: max(1, len(text) // 2)].encode())
+                answer = Reply(200, raw=text[: max(1, len(text) // 2)].encode())
             elif fault == "slow":
                 answer.delay_s = self.faults.slow_s
-            return self._log(hit, answer)
-        except _Refused as exc:
-            return self._log(hit, exc.answer)
-
-    def _log(self, hit: ChatHit, answer: _Answer) -> _Answer:
-        with self._lock:
-            self._hits.append(replace(hit, status=answer.status))
-        return answer
+            return self.log(hit, answer)
+        except Refusal as exc:
+            return self.log(hit, exc.reply)
 
     def _check_key(self, headers: Any) -> bool:
         if self.key is None:
@@ -287,33 +215,24 @@ class FakeChatServer:
         auth = headers.get("authorization") or ""
         given = auth[7:].strip() if auth.startswith("Bearer ") else ""
         if not given:
-            raise _Refused(401, "You didn't provide an API key.", code="invalid_api_key")
+            raise refusal(401, "You didn't provide an API key.", code="invalid_api_key")
         if given != self.key:  # the real API echoes a masked key; all of it is the stricter test of redaction
-            raise _Refused(401, f"Incorrect API key provided: {given}.", code="invalid_api_key")
+            raise refusal(401, f"Incorrect API key provided: {given}.", code="invalid_api_key")
         return True
 
     def _check_quota(self, now: float) -> None:
-        if self.quota is None:
-            return
-        limit = max(1, math.floor(self.quota))
-        window = limit / self.quota
-        with self._lock:
-            while self._accepted and self._accepted[0] <= now - window:
-                self._accepted.popleft()
-            if len(self._accepted) < limit:
-                self._accepted.append(now)
-                return
-            wait = self._accepted[0] + window - now
-        raise self._limit(wait, "quota")
+        wait = self._window.admit(now) if self._window is not None else None
+        if wait is not None:
+            raise self._limit(wait, "quota")
 
-    def _limit(self, wait_s: float, why: str) -> _Refused:
+    def _limit(self, wait_s: float, why: str) -> Refusal:
         headers = {"retry-after": str(max(1, math.ceil(wait_s))), "retry-after-ms": str(max(1, math.ceil(wait_s * 1000)))}
-        return _Refused(429, f"Rate limit reached for requests ({why}).", kind="requests", code="rate_limit_exceeded",
+        return refusal(429, f"Rate limit reached for requests ({why}).", kind="requests", code="rate_limit_exceeded",
                         headers=headers)
 
     def _fault(self, raw: bytes) -> str | None:
         digest = hashlib.sha256(raw).hexdigest()
-        with self._lock:
+        with self.lock:
             seen = self._seen.get(digest, 0)
             self._seen[digest] = seen + 1
         return self.faults.pick("chat", raw, seen)
@@ -323,37 +242,37 @@ class FakeChatServer:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise _Refused(400, "We could not parse the JSON body of your request.") from None
+            raise refusal(400, "We could not parse the JSON body of your request.") from None
         if not isinstance(body, dict):
-            raise _Refused(400, "The request body must be a JSON object.")
+            raise refusal(400, "The request body must be a JSON object.")
         return body
 
-    def _complete(self, path: str, body: dict[str, Any]) -> _Answer:
+    def _complete(self, path: str, body: dict[str, Any]) -> Reply:
         chat = path == CHAT_PATH
         for name in body:
             if name not in (CHAT_FIELDS if chat else COMPLETION_FIELDS):
-                raise _Refused(400, f"Unrecognized request argument supplied: {name}", param=name)
+                raise refusal(400, f"Unrecognized request argument supplied: {name}", param=name)
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise _Refused(400, "you must provide a model parameter", param="model")
+            raise refusal(400, "you must provide a model parameter", param="model")
         if model not in self.models:
-            raise _Refused(404, f"The model `{model}` does not exist or you do not have access to it.",
+            raise refusal(404, f"The model `{model}` does not exist or you do not have access to it.",
                            code="model_not_found")
         if body.get("n", 1) != 1 or body.get("stream"):
-            raise _Refused(400, "this server answers n=1, stream=false only", param="n")
+            raise refusal(400, "this server answers n=1, stream=false only", param="n")
         budget = body.get("max_completion_tokens", body.get("max_tokens", 16))
         if not isinstance(budget, int) or budget < 1:
-            raise _Refused(400, "max_tokens must be a positive integer", param="max_tokens")
+            raise refusal(400, "max_tokens must be a positive integer", param="max_tokens")
         top = self._logprobs_asked(body, chat)
         if chat:
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages or not all(
                     isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)
                     for m in messages):
-                raise _Refused(400, "messages must be a non-empty list of {role: system|user|assistant, content: "
+                raise refusal(400, "messages must be a non-empty list of {role: system|user|assistant, content: "
                                     "string}", param="messages")
         elif not isinstance(body.get("prompt"), str):
-            raise _Refused(400, "prompt must be a string", param="prompt")
+            raise refusal(400, "prompt must be a string", param="prompt")
         answer = fake_answer(prompt_text(body))
         words = answer.text.split(" ")
         text, finish = (answer.text, "stop") if len(words) <= budget else (" ".join(words[:budget]), "length")
@@ -365,7 +284,7 @@ class FakeChatServer:
         else:
             choice["text"] = text
         reported = self.report_as.get(model, model)
-        return _Answer(200, {
+        return Reply(200, {
             "id": f"cmpl-{hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]}",
             "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": reported, "system_fingerprint": "fp_lam3fake", "choices": [choice],
@@ -377,13 +296,13 @@ class FakeChatServer:
         if chat:
             top = body.get("top_logprobs")
             if top is not None and not body.get("logprobs"):
-                raise _Refused(400, "top_logprobs requires logprobs to be true", param="top_logprobs")
+                raise refusal(400, "top_logprobs requires logprobs to be true", param="top_logprobs")
             if top is not None and not (isinstance(top, int) and 0 <= top <= 20):
-                raise _Refused(400, "top_logprobs must be an integer from 0 to 20", param="top_logprobs")
+                raise refusal(400, "top_logprobs must be an integer from 0 to 20", param="top_logprobs")
             return (top or 0) if body.get("logprobs") else None
         top = body.get("logprobs")
         if top is not None and not (isinstance(top, int) and 0 <= top <= 20):
-            raise _Refused(400, "logprobs must be an integer from 0 to 20", param="logprobs")
+            raise refusal(400, "logprobs must be an integer from 0 to 20", param="logprobs")
         return top
 
     @staticmethod
@@ -396,42 +315,6 @@ class FakeChatServer:
                                                   for t, lp in candidates[:top]]}]}
         return {"tokens": [first_token], "token_logprobs": [first_lp], "text_offset": [0],
                 "top_logprobs": [dict(candidates[:top])] if top else None}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
-    app: FakeChatServer
-
-    def _serve(self, method: str) -> None:
-        arrived = time.monotonic()
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
-        answer = self.app.handle(method, self.path.split("?", 1)[0], self.headers, raw, arrived)
-        if answer.drop:
-            self.close_connection = True  # hang up without a status line
-            return
-        if answer.delay_s:
-            time.sleep(answer.delay_s)
-        payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
-        try:
-            self.send_response(answer.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
-            self.close_connection = True
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self._serve("POST")
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._serve("GET")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tests read .hits
-        return
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -451,19 +334,9 @@ def main(argv: list[str] | None = None) -> None:
                     malformed=args.malformed, retry_after_s=args.retry_after_s, seed=args.seed)
     server = FakeChatServer(key=args.key, models=tuple(args.model or ["judge"]), quota=args.quota, faults=faults,
                             lifetime_s=args.lifetime_s).start()
-    print(json.dumps({"base_url": server.base_url}), flush=True)
-    try:
-        server.stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        hits = server.hits
-        if args.log:
-            with open(args.log, "w", encoding="utf-8") as fh:
-                for h in hits:
-                    fh.write(json.dumps({"t": h.t, "status": h.status, "fault": h.fault, "text": h.text}) + "\n")
-        print(json.dumps({"requests": len(hits), "max_in_1s": server.max_in_window()}), flush=True)
+    server.serve_until_stopped({"base_url": server.base_url}, args.log,
+                               lambda h: {"t": h.t, "status": h.status, "fault": h.fault, "text": h.text},
+                               lambda s: {"max_in_1s": s.max_in_window()})
 
 
 if __name__ == "__main__":

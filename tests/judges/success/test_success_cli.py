@@ -12,7 +12,7 @@ import pytest
 import yaml
 from success_helpers import KEY
 
-from lam3.pipeline.score import load_score_config
+from lam3.pipeline.score import load_score_config, score_file
 from lam3.testing.fake_chat import refuses
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,14 +36,14 @@ def with_a_record_lacking_its_behaviour(tmp_path: Path) -> Path:
     return path
 
 
-def test_score_with_a_local_harmbench_judge_on_the_mini_bench(tmp_path, hb_llama) -> None:
+def test_the_score_stage_with_a_local_harmbench_judge_on_the_mini_bench(tmp_path, hb_llama) -> None:
     source = with_a_record_lacking_its_behaviour(tmp_path)
     config = tmp_path / "success.yaml"
     config.write_text(yaml.safe_dump({"batch_size": 32, "judges": [
         {"judge": "harmbench_classifier", "model_id": str(hb_llama), "local_files_only": True}]}))
     out = tmp_path / "run" / "success_scored.jsonl"
-    done = lam3("score", source, "--config", config, "--out", out)
-    assert done.returncode == 0, done.stderr
+    summary = score_file(source, config, out)  # in-process: the CLI path is the endpoint test below
+    assert summary.scored == len(source.read_text().splitlines()) and summary.errors == {"harmbench_classifier": 1}
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == len(source.read_text().splitlines())
     judged = {r["id"]: r["judgements"]["harmbench_classifier"] for r in rows}

@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from success_helpers import FAST, KEY, build, items
+from success_helpers import FAST, build, items
 
 from lam3.errors import ConfigError
 from lam3.judges.base import ScoreInput

@@ -8,43 +8,32 @@ configured ``seed``; when the answer labels are one token it asks for ``logprobs
 each label's probability from the first token's candidates (the judge falls back to parsing
 the text when the server returns none, unless ``scoring: probability``).
 
-The SDK's own retries are off (``max_retries=0``): LAM3's quota machinery decides, the same
-parts the other remote judges use (:mod:`lam3.judges.remote`): an ``aiolimiter`` bucket that
-spaces requests evenly, a :class:`~lam3.judges.remote.WindowGuard` that holds each request's
-slot until a window after its reply (so the server never sees more than the quota), bounded
-concurrency, and ``tenacity`` backoff that never comes sooner than ``Retry-After``. A wrong key
-or a model the server does not serve stops the run at once; every error string is redacted.
+The SDK's own retries are off (``max_retries=0``): LAM3's quota machinery decides, the one the
+other remote judges use (:meth:`lam3.judges.remote.RemoteRunner.map_calls`): an ``aiolimiter``
+bucket that spaces requests evenly, a window guard that holds each request's slot until a window
+after its reply (so the server never sees more than the quota), bounded concurrency, and
+``tenacity`` backoff that never comes sooner than ``Retry-After``. A wrong key or a model the
+server does not serve stops the run at once; every error string is redacted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from lam3.judges.prompted.answers import Reader
 from lam3.judges.prompted.backend import Mode, Query, Reply
 from lam3.judges.prompted.config import PromptedConfig
 from lam3.judges.remote import (
-    SPACING_TOLERANCE,
     BadResponse,
     Fatal,
-    FatalKind,
-    Outcome,
     RecordError,
-    RemoteConfig,
+    RemoteRunner,
     Retryable,
-    WindowGuard,
     parse_retry_after,
     require_key,
 )
-from lam3.secrets import redact
 
-T = TypeVar("T")
-R = TypeVar("R")
 NO_KEY = "EMPTY"
 """What is sent as the key to a server configured with ``api_key_env: null`` (vLLM's convention)."""
 
@@ -55,126 +44,8 @@ def endpoint_availability() -> tuple[bool, str]:
 
     missing = [m for m in ("openai", "tenacity", "aiolimiter") if importlib.util.find_spec(m) is None]
     if missing:
-        return False, f"missing {', '.join(missing)}; install the remote extra: pip install 'lam3[remote]'"
+        return False, f"missing {', '.join(missing)}; install the judges-remote extra: pip install 'lam3[judges-remote]'"
     return True, ""
-
-
-class EndpointRunner:
-    """Run one coroutine per item under the quota: even spacing, a window guard, a concurrency bound, retries.
-
-    ``call(item)`` makes one attempt and raises :class:`Retryable` (with ``retry_after``),
-    :class:`RecordError` or :class:`Fatal`; every item ends as one :class:`Outcome`. The loop
-    runs on a private daemon thread so the limiter's state spans ``score`` calls (and notebooks
-    that already run a loop work).
-    """
-
-    def __init__(self, config: RemoteConfig, *, name: str, secrets: Sequence[str] = ()) -> None:
-        self.config = config
-        self.name = name
-        self.secrets = tuple(s for s in secrets if s)
-        self.fatal: tuple[FatalKind, str] | None = None
-        self.sent = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._gates: tuple[Any, WindowGuard, asyncio.Semaphore] | None = None
-
-    def redact(self, text: str) -> str:
-        return redact(text, extra=self.secrets)
-
-    def run_in_loop(self, coro: Awaitable[R]) -> R:
-        """Run ``coro`` on the runner's loop and wait for it (Ctrl-C cancels it)."""
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name=f"lam3-{self.name}-endpoint",
-                                            daemon=True)
-            self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()
-            raise
-
-    def map(self, items: Sequence[T], call: Callable[[T], Awaitable[R]]) -> list[Outcome[R]]:
-        if not items:
-            return []
-
-        async def everything() -> list[Outcome[R]]:
-            return list(await asyncio.gather(*(self._one(item, call) for item in items)))
-
-        return self.run_in_loop(everything())
-
-    def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=5)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = self._gates = None
-
-    def _check_fatal(self) -> None:
-        if self.fatal is not None:
-            kind, message = self.fatal
-            raise Fatal(kind, f"not sent: an earlier request in this run failed with {message}")
-
-    def _ensure_gates(self) -> tuple[Any, WindowGuard, asyncio.Semaphore]:
-        if self._gates is None:
-            from aiolimiter import AsyncLimiter
-
-            cfg = self.config  # one request per interval, no initial burst (as RemoteRunner spaces them)
-            limiter = AsyncLimiter(max_rate=1 + SPACING_TOLERANCE,
-                                   time_period=(1 + SPACING_TOLERANCE) * cfg.request_interval_s)
-            self._gates = (limiter, WindowGuard(*cfg.window_permits), asyncio.Semaphore(cfg.max_concurrency))
-        return self._gates
-
-    def _wait(self, retry_state: Any) -> float:
-        """Exponential backoff with jitter, never sooner than the server's Retry-After."""
-        from tenacity import wait_exponential_jitter
-
-        cfg = self.config
-        backoff = wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s,
-                                          jitter=cfg.backoff_initial_s)(retry_state)
-        asked = getattr(retry_state.outcome.exception(), "retry_after", None) if retry_state.outcome else None
-        if asked is not None and asked > cfg.max_retry_after_s:
-            raise RecordError(f"the server asked to wait {asked:.0f}s, more than max_retry_after_s="
-                              f"{cfg.max_retry_after_s:g} (rerun with --retry-errors)")
-        return max(backoff, asked or 0.0)
-
-    async def _one(self, item: T, call: Callable[[T], Awaitable[R]]) -> Outcome[R]:
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-
-        out: Outcome[R] = Outcome()
-        limiter, guard, bound = self._ensure_gates()
-        try:
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(self.config.max_attempts), wait=self._wait,
-                                               retry=retry_if_exception_type(Retryable), reraise=True):
-                with attempt:
-                    out.attempts += 1
-                    self._check_fatal()
-                    async with bound:
-                        await limiter.acquire()  # even spacing first, then the window slot from the send on
-                        async with guard:
-                            self._check_fatal()
-                            t0 = time.perf_counter()
-                            self.sent += 1
-                            try:
-                                out.value = await call(item)
-                            except Fatal as exc:
-                                self.fatal = self.fatal or (exc.kind, str(exc))
-                                raise
-                            out.latency_ms = (time.perf_counter() - t0) * 1000.0
-        except Retryable as exc:
-            out.error = self.redact(f"gave up after {out.attempts} attempt(s): {exc}")
-        except Fatal as exc:
-            out.error, out.fatal = self.redact(str(exc)), exc.kind
-        except RecordError as exc:
-            out.error = self.redact(str(exc))
-        except Exception as exc:  # a bug in reading one reply must not sink the batch
-            out.error = self.redact(f"{type(exc).__name__}: {exc}")
-        return out
 
 
 def sdk_failure(exc: Exception) -> Exception:
@@ -232,7 +103,7 @@ class EndpointBackend:
         self.name = name
         key = require_key(config.api_key_env, name) if config.api_key_env else NO_KEY
         self._key = key
-        self.runner = EndpointRunner(config, name=name, secrets=(key,) if key != NO_KEY else ())
+        self.runner = RemoteRunner(config, name=name, secrets=(key,) if key != NO_KEY else ())
         self._client: Any = None
         self._tokenizer: Any = None
 
@@ -251,7 +122,7 @@ class EndpointBackend:
     def close(self) -> None:
         if self._client is not None:
             try:
-                self.runner.run_in_loop(self._client.close())
+                self.runner.run(self._client.close())
             except Exception:  # closing is best-effort; sockets close with the process anyway
                 pass
             self._client = None
@@ -277,7 +148,7 @@ class EndpointBackend:
             except Exception as exc:
                 raise sdk_failure(exc) from None
 
-        outcomes = self.runner.map(queries, call)
+        outcomes = self.runner.map_calls(queries, call)
         replies = []
         for out in outcomes:
             reply = out.value if out.value is not None and out.error is None else Reply(error=out.error or "no reply")
