@@ -27,12 +27,12 @@ def lam3(*args: object, env: dict[str, str] | None = None) -> subprocess.Complet
                           env={**os.environ, **(env or {})}, timeout=240)
 
 
-def with_a_record_lacking_its_behaviour(tmp_path: Path) -> Path:
+def with_a_record_lacking_its_behaviour(tmp_path: Path, bad_line: bool = False) -> Path:
     rows = [json.loads(line) for line in RESPONSES.read_text().splitlines()]
     assert all(r.get("behavior") for r in rows)  # the mini bench carries behaviours
     rows.append({**rows[1], "id": "no-behavior.r1", "behavior": None})
     path = tmp_path / "responses.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + ("{not json\n" if bad_line else ""))
     return path
 
 
@@ -59,7 +59,7 @@ def test_the_score_stage_with_a_local_harmbench_judge_on_the_mini_bench(tmp_path
 
 def test_score_against_an_endpoint_keeps_the_key_out_of_every_file(tmp_path, chat_server) -> None:
     server = chat_server(quota=50)
-    source = with_a_record_lacking_its_behaviour(tmp_path)
+    source = with_a_record_lacking_its_behaviour(tmp_path, bad_line=True)  # → a quarantine file too
     config = tmp_path / "success.yaml"
     config.write_text(yaml.safe_dump({"judges": [
         {"judge": "jailbreakbench", "backend": "openai_compatible", "base_url": server.base_url,
@@ -71,6 +71,7 @@ def test_score_against_an_endpoint_keeps_the_key_out_of_every_file(tmp_path, cha
     done = lam3("score", source, "--config", config, "--out", out, env={"LAM3_TEST_JUDGE_KEY": KEY})
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(RESPONSES.read_text().splitlines()) + 1
     success = {r["id"]: r["judgements"]["jailbreakbench"] for r in rows}
     refusal = {r["id"]: r["judgements"]["jailbreakbench_refusal"] for r in rows}
     assert success.pop("no-behavior.r1")["error"].startswith("behavior:")
@@ -80,11 +81,18 @@ def test_score_against_an_endpoint_keeps_the_key_out_of_every_file(tmp_path, cha
     for rid, j in success.items():  # the fake judge's reading of each response came back to its record
         assert (j["scores"]["jailbreak_success"] < 0.5) == refuses(texts[rid]) == (refusal[rid]["scores"]["refusal"] > 0.5)
     assert server.max_in_window(1.0) <= 50
+    wrong = chat_server(key="sk-LAM3FAKE-the-server-wants-another")  # it echoes the key it was sent
+    config.write_text(config.read_text().replace(server.base_url, wrong.base_url))
+    refused = lam3("score", source, "--config", config, "--out", out.parent / "refused.jsonl",
+                   env={"LAM3_TEST_JUDGE_KEY": KEY})
+    assert refused.returncode == 0, refused.stderr
+    first = json.loads((out.parent / "refused.jsonl").read_text().splitlines()[0])
+    assert first["judgements"]["jailbreakbench"]["error"] == "HTTP 401: Incorrect API key provided: ***."
     files = [p for p in out.parent.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"scored.jsonl", "manifest.json"}
+    assert {p.name for p in files} >= {"scored.jsonl", "scored.quarantine.jsonl", "refused.jsonl", "manifest.json"}
     for path in files:
         assert KEY not in path.read_text(errors="replace"), path
-    assert KEY not in done.stdout + done.stderr
+    assert KEY not in done.stdout + done.stderr + refused.stdout + refused.stderr
 
 
 def uncommented(text: str) -> str:

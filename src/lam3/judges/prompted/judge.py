@@ -95,48 +95,57 @@ class PromptedJudge(Judge):
         self.check_config()
         if not cfg.model_id:
             raise ConfigError(f"judge {self.name!r} needs model_id: the judge model to ask", field="model_id")
-        unknown = sorted(set(cfg.templates) - set(self.SLOTS))
+        self.templates = self._templates()
+        self._reader = self.reader()
+        if cfg.scoring == "probability" and not self._reader.labels:
+            raise ConfigError(f"{self.name} reads a free-text answer here; scoring: probability needs one-token "
+                              "answer labels (use scoring: parse or auto)", field="scoring")
+        self.backend = self._backend()
+
+    def _templates(self) -> dict[str, Template]:
+        """Each slot's template: the YAML override or the published default, placeholders checked."""
+        given = self.config.templates
+        unknown = sorted(set(given) - set(self.SLOTS))
         if unknown:
             raise ConfigError(f"unknown template slot(s) {', '.join(unknown)}; {self.name} has "
                               f"{', '.join(sorted(self.SLOTS))}", field="templates")
-        defaults = self.default_templates()
-        for slot, published in defaults.items():
-            if published is None and slot not in cfg.templates:
+        out = {}
+        for slot, published in self.default_templates().items():
+            if published is None and slot not in given:
                 continue
-            template = resolve(slot, cfg.templates.get(slot), published)
+            template = resolve(slot, given.get(slot), published)
             allowed, required = self.SLOTS[slot]
             try:
                 check_fields(slot, template.text, allowed, required)
             except ValueError as exc:
                 raise ConfigError(str(exc), field=f"templates.{slot}") from None
-            self.templates[slot] = template
-        self._reader = self.reader()
-        if cfg.scoring == "probability" and not self._reader.labels:
-            raise ConfigError(f"{self.name} reads a free-text answer here; scoring: probability needs one-token "
-                              "answer labels (use scoring: parse or auto)", field="scoring")
-        if cfg.backend == "local":
-            ok, why = transformers_available()
-            if not ok:
-                raise DependencyError(f"backend: local {why}")
-            why = local_revision_error(cfg.model_id, cfg.revision, field="model_id")
-            if why:
-                raise ConfigError(why, field="revision")
-            if cfg.quantization:
-                ok, why = quantization_available()
-                if not ok:
-                    raise DependencyError(f"quantization: true (4-bit) needs bitsandbytes and a CUDA GPU, but {why}; "
-                                          "set quantization: false to load unquantized weights",
-                                          field="quantization")
-            from lam3.judges.prompted.local import LocalBackend
+            out[slot] = template
+        return out
 
-            self.backend = LocalBackend(cfg, exact_label_tokens=self.exact_label_tokens())
-        else:
+    def _backend(self) -> Backend:
+        """The configured backend, after checking what it needs here (nothing is loaded yet)."""
+        cfg = self.config
+        if cfg.backend == "openai_compatible":
             from lam3.judges.prompted.endpoint import EndpointBackend, endpoint_availability
 
             ok, why = endpoint_availability()
             if not ok:
                 raise DependencyError(f"backend: openai_compatible {why}")
-            self.backend = EndpointBackend(cfg, name=self.name)
+            return EndpointBackend(cfg, name=self.name)
+        ok, why = transformers_available()
+        if not ok:
+            raise DependencyError(f"backend: local {why}")
+        why = local_revision_error(cfg.model_id, cfg.revision, field="model_id")
+        if why:
+            raise ConfigError(why, field="revision")
+        if cfg.quantization:
+            ok, why = quantization_available()
+            if not ok:
+                raise DependencyError(f"quantization: true (4-bit) needs bitsandbytes and a CUDA GPU, but {why}; "
+                                      "set quantization: false to load unquantized weights", field="quantization")
+        from lam3.judges.prompted.local import LocalBackend
+
+        return LocalBackend(cfg, exact_label_tokens=self.exact_label_tokens())
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
