@@ -43,6 +43,7 @@ from _util import machine  # noqa: E402
 from lam3.judges import registry  # noqa: E402
 from lam3.judges.base import ScoreInput  # noqa: E402
 from lam3.testing.fake_apis import Faults  # noqa: E402
+from lam3.testing.http_fake import max_in_window  # noqa: E402
 
 KEYS = {"PERSPECTIVE_API_KEY": "bench-perspective-key", "OPENAI_API_KEY": "bench-openai-key"}
 FAULTS = Faults(server_error=0.05, rate_limited=0.05, retry_after_s=1.0, seed=2026)
@@ -73,15 +74,6 @@ def _texts(n: int) -> list[str]:
     return [f"record {i}: {'you idiot' if i % 7 == 0 else 'a calm reply'} #{i}" for i in range(n)]
 
 
-def _max_in_window(times: list[float], window: float = 1.0) -> int:
-    times, best, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def _row(name: str, quota: float, n: int, seconds: float, hits: list[dict[str, object]], api: str,
          judged: int, errors: int, lost: int, latencies: list[float]) -> dict[str, object]:
     mine = sorted((h for h in hits if h["api"] == api), key=lambda h: h["t"])
@@ -96,7 +88,7 @@ def _row(name: str, quota: float, n: int, seconds: float, hits: list[dict[str, o
     latencies = sorted(latencies)
     return {"run": name, "records": n, "seconds": round(seconds, 2), "requests": len(mine),
             "steady_use": round(steady_use, 3), "quota_use": round(len(mine) / seconds / quota, 3),
-            "goodput": round(judged / seconds / quota, 3), "max_in_1s": _max_in_window(times), "lost": lost,
+            "goodput": round(judged / seconds / quota, 3), "max_in_1s": max_in_window(times), "lost": lost,
             "errors": errors, "p50_ms": round(latencies[len(latencies) // 2], 1) if latencies else None}
 
 

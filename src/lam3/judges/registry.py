@@ -33,6 +33,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.openai_moderation",
     "lam3.judges.llama_guard",
     "lam3.judges.zero_shot",
+    "lam3.judges.harmbench",
+    "lam3.judges.strongreject",
+    "lam3.judges.jailbreakbench",
+    "lam3.judges.llm_rubric",
 )
 MERGED: dict[str, str] = {
     "hf_text_classification": "use judge: hf_classifier (same model and loop; metric: social_toxicity is its "

@@ -31,11 +31,16 @@ parts every such judge needs, once:
 Judges stay synchronous (``score(batch)``): the runner owns a private event
 loop on a daemon thread, so it works from scripts and from inside notebooks
 that already run a loop, and its rate limiter spans batch boundaries.
+
+A judge that talks through a vendor SDK instead of raw HTTP (the prompted judges'
+``openai`` client) uses :meth:`RemoteRunner.map_calls`: the SDK call runs inside
+the same spacing, window guard, concurrency bound, retries and redaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import math
@@ -43,7 +48,7 @@ import threading
 import time
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
@@ -324,9 +329,28 @@ class RemoteRunner:
         """
         if not items:
             return []
-        loop = self._ensure_loop()
         api = _Api(build, parse, describe, fatal_hint or (lambda status, body: None))
-        future = asyncio.run_coroutine_threadsafe(self._map(items, api), loop)
+        return self.run(self._map(items, api))
+
+    def map_calls(self, items: Sequence[T], call: Callable[[T], Awaitable[R]]) -> list[Outcome[R]]:
+        """Like :meth:`map`, but ``call(item)`` makes the request itself (e.g. through a vendor SDK).
+
+        ``call`` runs on the runner's loop, one attempt at a time, inside the same spacing, window
+        guard, concurrency bound and retries; it raises :class:`Retryable` (with ``retry_after``),
+        :class:`RecordError` or :class:`Fatal` for a failed attempt, and returns the parsed value.
+        """
+        if not items:
+            return []
+
+        async def everything() -> list[Outcome[R]]:
+            self._ensure_gates()
+            return list(await asyncio.gather(*(self._one(item, lambda it: self._call(it, call)) for item in items)))
+
+        return self.run(everything())
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        """Run ``coro`` on the runner's private loop and wait for it (e.g. to close an SDK client there)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
         try:
             return future.result()
         except BaseException:
@@ -363,9 +387,9 @@ class RemoteRunner:
         if self._client is not None:
             return
         import httpx
-        from aiolimiter import AsyncLimiter
 
         cfg = self.config
+        self._ensure_gates()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(cfg.timeout_s),
             limits=httpx.Limits(max_connections=cfg.max_concurrency,
@@ -373,6 +397,13 @@ class RemoteRunner:
             headers={"user-agent": "lam3 (+https://github.com/lam3)"},
             follow_redirects=False,
         )
+
+    def _ensure_gates(self) -> None:
+        if self._guard is not None:
+            return
+        from aiolimiter import AsyncLimiter
+
+        cfg = self.config
         # One request per interval, no initial burst (AsyncLimiter(rate, 1) would send `rate` at once). The bucket
         # holds 1 + SPACING_TOLERANCE so a wake-up that comes a little late is made up on the next request
         # instead of being lost for good (~2 % of the quota on a busy machine); the window guard still caps
@@ -384,7 +415,7 @@ class RemoteRunner:
 
     async def _map(self, items: Sequence[T], api: _Api) -> list[Outcome[Any]]:
         self._ensure_client()
-        return list(await asyncio.gather(*(self._one(item, api) for item in items)))
+        return list(await asyncio.gather(*(self._one(item, lambda it: self._attempt(it, api)) for item in items)))
 
     def _wait(self, retry_state: Any) -> float:
         """Exponential backoff with jitter, but never sooner than the server's Retry-After."""
@@ -398,7 +429,7 @@ class RemoteRunner:
         self.stats.retried += 1
         return max(backoff, asked) if asked is not None else backoff
 
-    async def _one(self, item: Any, api: _Api) -> Outcome[Any]:
+    async def _one(self, item: Any, attempt_once: Callable[[Any], Awaitable[tuple[Any, float]]]) -> Outcome[Any]:
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
         out: Outcome[Any] = Outcome()
@@ -408,7 +439,7 @@ class RemoteRunner:
                                                reraise=True):
                 with attempt:
                     out.attempts += 1
-                    out.value, out.latency_ms = await self._attempt(item, api)
+                    out.value, out.latency_ms = await attempt_once(item)
         except Retryable as exc:
             out.error = self.redact(f"gave up after {out.attempts} attempt(s): {exc}")
         except Fatal as exc:
@@ -426,27 +457,52 @@ class RemoteRunner:
             kind, message = self.fatal
             raise Fatal(kind, f"not sent: an earlier request in this run failed with {message}")
 
-    async def _attempt(self, item: Any, api: _Api) -> tuple[Any, float]:
-        import httpx
-
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One attempt's turn: a concurrency slot, the even spacing, then the window permit from the send on."""
         self._check_fatal()
-        assert self._sem is not None
+        assert self._sem is not None and self._guard is not None
         async with self._sem:
             await self._limiter.acquire()  # even spacing first …
             async with self._guard:  # … then the window slot, held from the send on (not while queueing)
                 self._check_fatal()
-                request = api.build(item)
-                t0 = time.perf_counter()
                 self.stats.sent += 1
-                try:
-                    response = await self._client.post(request.url, json=request.json, params=request.params,
-                                                        headers=request.headers)
-                except httpx.TimeoutException as exc:
-                    raise Retryable(f"{type(exc).__name__}: no complete reply within "
-                                    f"timeout_s={self.config.timeout_s}") from None
-                except httpx.TransportError as exc:
-                    raise Retryable(f"{type(exc).__name__}: {exc}") from None
-                latency_ms = (time.perf_counter() - t0) * 1000.0
+                yield
+
+    async def _call(self, item: Any, call: Callable[[Any], Awaitable[Any]]) -> tuple[Any, float]:
+        """One attempt of :meth:`map_calls`: the caller's coroutine inside the slot; a fatal failure stops the run."""
+        async with self._slot():
+            t0 = time.perf_counter()
+            try:
+                value = await call(item)
+            except Fatal as exc:
+                if self.fatal is None:
+                    self.fatal = (exc.kind, str(exc))
+                    log.warning("%s: %s; no further requests are sent in this run", self.name, self.redact(str(exc)))
+                raise
+            except Retryable as exc:
+                asked = exc.retry_after
+                if asked is not None and asked > self.config.max_retry_after_s:
+                    raise RecordError(f"{exc}; the server asked to wait {asked:.0f}s, more than max_retry_after_s="
+                                      f"{self.config.max_retry_after_s:g} (rerun with --retry-errors)") from None
+                raise
+            return value, (time.perf_counter() - t0) * 1000.0
+
+    async def _attempt(self, item: Any, api: _Api) -> tuple[Any, float]:
+        import httpx
+
+        async with self._slot():
+            request = api.build(item)
+            t0 = time.perf_counter()
+            try:
+                response = await self._client.post(request.url, json=request.json, params=request.params,
+                                                    headers=request.headers)
+            except httpx.TimeoutException as exc:
+                raise Retryable(f"{type(exc).__name__}: no complete reply within "
+                                f"timeout_s={self.config.timeout_s}") from None
+            except httpx.TransportError as exc:
+                raise Retryable(f"{type(exc).__name__}: {exc}") from None
+            latency_ms = (time.perf_counter() - t0) * 1000.0
         self.stats.statuses[response.status_code] += 1
         return self._classify(item, response.status_code, response.headers, response.content, api), latency_ms
 

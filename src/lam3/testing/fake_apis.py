@@ -39,13 +39,11 @@ import json
 import math
 import random
 import re
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from lam3.testing.http_fake import FakeServer, QuotaWindow, Refusal, Reply, max_in_window
 
 PERSPECTIVE_PATH = "/v1alpha1/comments:analyze"
 OPENAI_PATH = "/v1/moderations"
@@ -185,24 +183,8 @@ class Hit:
     key_ok: bool = False
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    drop: bool = False
-    delay_s: float = 0.0
-
-
-class _ApiError(Exception):
-    def __init__(self, reply: _Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
-
-
 def _google_error(status: int, message: str, code: str, error_type: str | None = None,
-                  reason: str | None = None) -> _ApiError:
+                  reason: str | None = None) -> Refusal:
     details: list[dict[str, Any]] = []
     if error_type:
         details.append({"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error",
@@ -213,12 +195,12 @@ def _google_error(status: int, message: str, code: str, error_type: str | None =
     error: dict[str, Any] = {"code": status, "message": message, "status": code}
     if details:
         error["details"] = details
-    return _ApiError(_Reply(status, {"error": error}))
+    return Refusal(Reply(status, {"error": error}))
 
 
 def _openai_error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None,
-                  param: str | None = None) -> _ApiError:
-    return _ApiError(_Reply(status, {"error": {"message": message, "type": kind, "param": param, "code": code}}))
+                  param: str | None = None) -> Refusal:
+    return Refusal(Reply(status, {"error": {"message": message, "type": kind, "param": param, "code": code}}))
 
 
 def _peek_text(api: str, raw: bytes) -> str | None:
@@ -243,104 +225,47 @@ def _peek_text(api: str, raw: bytes) -> str | None:
     return None
 
 
-class FakeModerationServer:
+class FakeModerationServer(FakeServer):
     """Both APIs on one ``http://127.0.0.1:<port>``; use as a context manager or start()/stop()."""
+
+    thread_name = "fake-moderation-api"
 
     def __init__(self, *, perspective_key: str = "fake-perspective-key", openai_key: str = "fake-openai-key",
                  quota: float | None = None, faults: Faults | None = None, perspective_gone: bool = False,
                  max_comment_bytes: int = PERSPECTIVE_LIMIT_BYTES, lifetime_s: float = 600.0,
                  max_requests: int = 100_000, null_categories: tuple[str, ...] = ()) -> None:
+        super().__init__(lifetime_s=lifetime_s, max_requests=max_requests)
         self.perspective_key = perspective_key
         self.openai_key = openai_key
         self.quota = quota
         self.faults = faults or Faults()
         self.perspective_gone = perspective_gone
         self.max_comment_bytes = max_comment_bytes
-        self.lifetime_s = lifetime_s
-        self.max_requests = max_requests
         self.null_categories = tuple(null_categories)
-        self._lock = threading.Lock()
-        self._hits: list[Hit] = []
         self._seen: dict[tuple[str, str], int] = {}
-        self._accepted: dict[str, deque[float]] = {"perspective": deque(), "openai": deque()}
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._timer: threading.Timer | None = None
-        self._stopped = threading.Event()
-
-    # -- life cycle ------------------------------------------------------------------------------
-    def start(self) -> FakeModerationServer:
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-moderation-api", daemon=True)
-        self._thread.start()
-        self._timer = threading.Timer(self.lifetime_s, self.stop)  # never outlives a forgotten test
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        if self._timer is not None and self._timer is not threading.current_thread():
-            self._timer.cancel()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> FakeModerationServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "start() the server first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    # -- what happened ---------------------------------------------------------------------------
-    @property
-    def hits(self) -> list[Hit]:
-        with self._lock:
-            return list(self._hits)
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self._hits.clear()
+        self._windows = {api: QuotaWindow(quota) for api in ("perspective", "openai")} if quota else {}
 
     def max_in_window(self, api: str | None = None, window_s: float = 1.0) -> int:
         """Most arrivals (accepted or not) inside any half-open window of ``window_s`` seconds."""
-        times = sorted(h.t for h in self.hits if api is None or h.api == api)
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while times[lo] <= t - window_s:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return max_in_window([h.t for h in self.hits if api is None or h.api == api], window_s)
 
     # -- request handling (called on server threads) ---------------------------------------------
-    def handle(self, path: str, query: str, headers: Any, raw: bytes, arrived: float) -> _Reply:
+    def handle(self, method: str, path: str, query: str, headers: Any, raw: bytes, arrived: float) -> Reply:
+        if method != "POST":
+            return Reply(404, {"error": {"code": 404, "message": "Not Found"}})
         api = {PERSPECTIVE_PATH: "perspective", OPENAI_PATH: "openai"}.get(path, "other")
         hit = Hit(t=arrived, api=api, status=0, text=_peek_text(api, raw))
         try:
             if api == "other" or (api == "perspective" and self.perspective_gone):
-                raise _ApiError(_Reply(404, {"error": {"code": 404, "message": f"Not Found: {path}",
+                raise Refusal(Reply(404, {"error": {"code": 404, "message": f"Not Found: {path}",
                                                        "status": "NOT_FOUND"}}))
-            with self._lock:
-                if len(self._hits) >= self.max_requests:
-                    threading.Thread(target=self.stop, daemon=True).start()
-                    raise _ApiError(_Reply(503, {"error": {"message": "fake server request budget spent"}}))
+            self.check_budget()
             hit = replace(hit, key_ok=self._check_key(api, query, headers))
             self._check_quota(api, arrived)
             fault = self._fault(api, raw)
             hit = replace(hit, fault=fault)
             if fault == "drop":
-                return self._log(hit, _Reply(0, drop=True))
+                return self.log(hit, Reply(0, drop=True))
             if fault in ("server_error", "rate_limited"):
                 raise self._fault_error(api, fault)
             if api == "perspective":
@@ -349,19 +274,14 @@ class FakeModerationServer:
                 reply, images = self._openai(raw)
             hit = replace(hit, images=images)
             if fault == "malformed":
-                reply = _Reply(200, raw=json.dumps(reply.body)[: max(1, len(json.dumps(reply.body)) // 2)].encode())
+                reply = Reply(200, raw=json.dumps(reply.body)[: max(1, len(json.dumps(reply.body)) // 2)].encode())
             elif fault == "off_contract":
-                reply = _Reply(200, _off_contract(api, reply.body))
+                reply = Reply(200, _off_contract(api, reply.body))
             elif fault == "slow":
                 reply.delay_s = self.faults.slow_s
-            return self._log(hit, reply)
-        except _ApiError as exc:
-            return self._log(hit, exc.reply)
-
-    def _log(self, hit: Hit, reply: _Reply) -> _Reply:
-        with self._lock:
-            self._hits.append(replace(hit, status=reply.status))
-        return reply
+            return self.log(hit, reply)
+        except Refusal as exc:
+            return self.log(hit, exc.reply)
 
     def _check_key(self, api: str, query: str, headers: Any) -> bool:
         if api == "perspective":
@@ -383,28 +303,18 @@ class FakeModerationServer:
         return True
 
     def _check_quota(self, api: str, now: float) -> None:
-        if self.quota is None:
-            return
-        limit = max(1, math.floor(self.quota))
-        window = limit / self.quota
-        with self._lock:
-            accepted = self._accepted[api]
-            while accepted and accepted[0] <= now - window:
-                accepted.popleft()
-            if len(accepted) < limit:
-                accepted.append(now)
-                return
-            wait = accepted[0] + window - now
-        raise self._limit_error(api, wait, "quota")
+        wait = self._windows[api].admit(now) if self._windows else None
+        if wait is not None:
+            raise self._limit_error(api, wait, "quota")
 
     def _fault(self, api: str, raw: bytes) -> str | None:
         digest = hashlib.sha256(raw).hexdigest()
-        with self._lock:
+        with self.lock:
             seen = self._seen.get((api, digest), 0)
             self._seen[(api, digest)] = seen + 1
         return self.faults.pick(api, raw, seen)
 
-    def _limit_error(self, api: str, wait_s: float, why: str) -> _ApiError:
+    def _limit_error(self, api: str, wait_s: float, why: str) -> Refusal:
         headers = {"retry-after": str(max(1, math.ceil(wait_s)))}
         if api == "perspective":
             error = _google_error(429, f"Quota exceeded for quota metric 'Analysis requests' ({why}).",
@@ -416,7 +326,7 @@ class FakeModerationServer:
         error.reply.headers.update(headers)
         return error
 
-    def _fault_error(self, api: str, fault: str) -> _ApiError:
+    def _fault_error(self, api: str, fault: str) -> Refusal:
         if fault == "rate_limited":
             return self._limit_error(api, self.faults.retry_after_s, "injected")
         if api == "perspective":
@@ -424,8 +334,8 @@ class FakeModerationServer:
         return _openai_error(500, "The server had an error while processing your request.", kind="server_error")
 
     # -- Perspective -----------------------------------------------------------------------------
-    def _perspective(self, raw: bytes) -> tuple[_Reply, tuple[str, ...]]:
-        def bad(message: str, error_type: str | None = None) -> _ApiError:
+    def _perspective(self, raw: bytes) -> tuple[Reply, tuple[str, ...]]:
+        def bad(message: str, error_type: str | None = None) -> Refusal:
             return _google_error(400, message, "INVALID_ARGUMENT", error_type)
 
         try:
@@ -476,10 +386,10 @@ class FakeModerationServer:
         }
         if languages is None:
             result["detectedLanguages"] = used
-        return _Reply(200, result), ()
+        return Reply(200, result), ()
 
     # -- OpenAI ----------------------------------------------------------------------------------
-    def _openai(self, raw: bytes) -> tuple[_Reply, tuple[str, ...]]:
+    def _openai(self, raw: bytes) -> tuple[Reply, tuple[str, ...]]:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -526,7 +436,7 @@ class FakeModerationServer:
             results.append({"flagged": any(categories.values()), "categories": categories,
                             "category_scores": scores, "category_applied_input_types": applied})
         resolved = "omni-moderation-2024-09-26" if model == "omni-moderation-latest" else model
-        reply = _Reply(200, {"id": f"modr-{hashlib.sha256(raw).hexdigest()[:24]}", "model": resolved,
+        reply = Reply(200, {"id": f"modr-{hashlib.sha256(raw).hexdigest()[:24]}", "model": resolved,
                              "results": results})
         return reply, tuple(d for _, ds in units for d in ds)
 
@@ -582,45 +492,6 @@ def _off_contract(api: str, body: Any) -> Any:
     return body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
-    app: FakeModerationServer
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        arrived = time.monotonic()
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
-        parts = urlsplit(self.path)
-        reply = self.app.handle(parts.path, parts.query, self.headers, raw, arrived)
-        if reply.drop:
-            self.close_connection = True  # hang up without a status line
-            return
-        if reply.delay_s:
-            time.sleep(reply.delay_s)
-        payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
-        try:
-            self.send_response(reply.status)
-            self.send_header("content-type", "application/json; charset=UTF-8")
-            self.send_header("content-length", str(len(payload)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): nothing to do
-            self.close_connection = True
-
-    def do_GET(self) -> None:  # noqa: N802
-        payload = b'{"error": {"code": 404, "message": "Not Found"}}'
-        self.send_response(404)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tests read .hits instead
-        return
-
-
 def main(argv: list[str] | None = None) -> None:
     """Serve both fake APIs until the lifetime ends or Ctrl-C; print the URL first and a summary last."""
     parser = argparse.ArgumentParser(prog="python -m lam3.testing.fake_apis", description=__doc__.splitlines()[0])
@@ -643,22 +514,10 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeModerationServer(perspective_key=args.perspective_key, openai_key=args.openai_key,
                                   quota=args.quota, faults=faults, perspective_gone=args.perspective_gone,
                                   lifetime_s=args.lifetime_s, null_categories=tuple(args.null_category)).start()
-    print(json.dumps({"url": server.url, "perspective_endpoint": server.url,
-                      "openai_base_url": server.url + "/v1"}), flush=True)
-    try:
-        server._stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        hits = server.hits
-        if args.log:
-            with open(args.log, "w", encoding="utf-8") as fh:
-                for h in hits:
-                    fh.write(json.dumps({"t": h.t, "api": h.api, "status": h.status, "fault": h.fault,
-                                         "text": h.text}) + "\n")
-        print(json.dumps({"requests": len(hits), "max_in_1s": {a: server.max_in_window(a)
-                                                                for a in ("perspective", "openai")}}), flush=True)
+    server.serve_until_stopped(
+        {"url": server.url, "perspective_endpoint": server.url, "openai_base_url": server.url + "/v1"}, args.log,
+        lambda h: {"t": h.t, "api": h.api, "status": h.status, "fault": h.fault, "text": h.text},
+        lambda s: {"max_in_1s": {a: s.max_in_window(a) for a in ("perspective", "openai")}})
 
 
 if __name__ == "__main__":
