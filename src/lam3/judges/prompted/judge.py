@@ -20,8 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+from pydantic import ValidationError
+
+from lam3 import hf
 from lam3.errors import ConfigError, DependencyError, UserError
-from lam3.hf import local_revision_error, quantization_available, transformers_available
+from lam3.hf import transformers_available
 from lam3.judges.base import Judge, ScoreInput
 from lam3.judges.prompted.answers import Parsed, Reader, Unparseable, expected_score
 from lam3.judges.prompted.backend import Backend, Mode, Query, Reply
@@ -135,15 +138,13 @@ class PromptedJudge(Judge):
         ok, why = transformers_available()
         if not ok:
             raise DependencyError(f"backend: local {why}")
-        why = local_revision_error(cfg.model_id, cfg.revision, field="model_id")
-        if why:
-            raise ConfigError(why, field="revision")
-        if cfg.quantization:
-            ok, why = quantization_available()
-            if not ok:
-                raise DependencyError(f"quantization: true (4-bit) needs bitsandbytes and a CUDA GPU, but {why}; "
-                                      "set quantization: false to load unquantized weights", field="quantization")
-        from lam3.judges.prompted.local import LocalBackend
+        from lam3.judges.prompted.local import LocalBackend, loader_options
+
+        try:
+            options = loader_options(cfg)  # the one loader's checks (a revision on a local folder, ...)
+        except ValidationError as exc:
+            raise ConfigError(exc.errors()[0]["msg"].removeprefix("Value error, "), field="revision") from None
+        hf.resolve_quantization(options)  # 4-bit where it cannot run: the error that says how to turn it off
 
         return LocalBackend(cfg, exact_label_tokens=self.exact_label_tokens())
 
