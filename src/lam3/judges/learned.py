@@ -49,7 +49,7 @@ class LearnedJudge(Judge):
     def load(self) -> LearnedJudge:
         if self.head is None:
             self.head, self.metadata = load_head(self.name)
-            self.encoder = minilm.MiniLM(weights_sha256=self.metadata["encoder"]["weights_sha256"]).load()
+            self.encoder = minilm.shared(self.metadata["encoder"]["weights_sha256"])
         return self
 
     def problem(self, item: ScoreInput) -> str | None:
@@ -82,9 +82,7 @@ class LearnedJudge(Judge):
         return out
 
     def close(self) -> None:
-        if self.encoder is not None:
-            self.encoder.close()
-        self.encoder = self.head = None
+        self.encoder = self.head = None  # the encoder is shared (minilm.shared); it stays for the next judge
 
 
 @register("refusal_learned")

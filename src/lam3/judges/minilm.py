@@ -13,6 +13,7 @@ is here. torch and transformers are imported inside :meth:`MiniLM.load`.
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -102,5 +103,8 @@ class MiniLM:
                 out[idx] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
         return out
 
-    def close(self) -> None:
-        self._model = self._tokenizer = None
+
+@lru_cache(maxsize=2)
+def shared(weights_sha256: str = WEIGHTS_SHA256) -> MiniLM:
+    """One loaded encoder per process, so a config with both learned judges loads the model once."""
+    return MiniLM(weights_sha256=weights_sha256).load()
