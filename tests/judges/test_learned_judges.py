@@ -57,20 +57,25 @@ def test_registered_offline_and_listed_by_lam3_judges(name, metric):
     assert listing.exit_code == 0 and name in listing.output
 
 
+@pytest.fixture(scope="session")
+def probe_scores(judges):
+    """Each judge's scores of its metadata's probes, in one batch."""
+    return {name: [j.scores[judge.metric] for j in judge.score(probes(name))] for name, judge in judges.items()}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_shipped_head_reproduces_the_training_scripts_own_scores(judges, name):
+def test_shipped_head_reproduces_the_training_scripts_own_scores(probe_scores, name):
     """The training script scored these probes with its sklearn models; the judge reads the .npz."""
     expected = [r["p"] for r in metadata(name)["reference_scores"]]
-    got = [j.scores[judges[name].metric] for j in judges[name].score(probes(name))]
-    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(probe_scores[name], expected, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_batch_equals_one_by_one(judges, name):
+def test_batch_equals_one_by_one(judges, probe_scores, name):
     judge, batch = judges[name], probes(name)
-    together = [j.scores[judge.metric] for j in judge.score(batch)]
-    alone = [judge.score([item])[0].scores[judge.metric] for item in batch]
-    np.testing.assert_allclose(together, alone, atol=1e-6, rtol=0)
+    picks = [0, 3, 4]  # a refusal, a benign answer, a redacted compliance: three lengths, three paddings
+    alone = [judge.score([batch[i]])[0].scores[judge.metric] for i in picks]
+    np.testing.assert_allclose([probe_scores[name][i] for i in picks], alone, atol=1e-6, rtol=0)
 
 
 def test_refusal_scores_a_refusal_above_a_compliance(judges):
