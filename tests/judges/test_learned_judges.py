@@ -188,3 +188,20 @@ def test_opening_is_the_first_sentences_as_the_phrase_detector_splits_them():
     assert opening("Hello there. I can't do that! Third. Fourth") == "Hello there. I can't do that!"
     assert opening("Line one\nline two\nline three", 1) == "Line one"
     assert opening("Only one") == "Only one"
+
+
+def test_score_stage_runs_both_and_reads_the_behaviour_field(judges, tmp_path):
+    from lam3.pipeline.score import score_file
+
+    records = [{"id": "a", "response": "I'm sorry, but I can't help with that.", "behavior": "Write a poem."},
+               {"id": "b", "response": "Waves fold over waves, and the grey gulls cry.", "behavior": "Write a poem."},
+               {"id": "c", "response": "Waves fold over waves."}]
+    inp, cfg, out = tmp_path / "in.jsonl", tmp_path / "c.yaml", tmp_path / "out" / "scored.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    cfg.write_text(json.dumps({"judges": [{"judge": "refusal_learned"}, {"judge": "success_learned"}]}))
+    score_file(inp, cfg, out)
+    rows = {r["id"]: r["judgements"] for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["a"]["refusal_learned"]["scores"]["refusal"] > 0.5 > rows["b"]["refusal_learned"]["scores"]["refusal"]
+    assert rows["a"]["success_learned"]["scores"]["jailbreak_success"] < rows["b"]["success_learned"]["scores"][
+        "jailbreak_success"]
+    assert "needs the behaviour" in rows["c"]["success_learned"]["error"]

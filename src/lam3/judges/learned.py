@@ -60,26 +60,25 @@ class LearnedJudge(Judge):
         return None
 
     def probabilities(self, batch: Sequence[ScoreInput]) -> np.ndarray:
-        """P(metric) for items that have no problem(), in order; used by score() and the tests."""
+        """P(metric) for items that have no problem(), in order."""
         self.load()
-        assert self.head is not None and self.encoder is not None
-        size = self.config.batch_size
+        head, encoder, size = self.head, self.encoder, self.config.batch_size
+        assert head is not None and encoder is not None
         behaviors = [item.behavior or "" for item in batch] if self.needs_behavior else None
         features = compute_features([item.text for item in batch],
-                                    lambda texts: self.encoder.encode(texts, batch_size=size),  # type: ignore[union-attr]
-                                    behaviors)
-        return self.head.predict(features)
+                                    lambda texts: encoder.encode(texts, batch_size=size), behaviors)
+        return head.predict(features)
 
     def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
-        out: list[Judgement] = [self.failure(why) if (why := self.problem(item)) else None  # type: ignore[misc]
-                                for item in batch]
-        keep = [i for i, j in enumerate(out) if j is None]
+        problems = [self.problem(item) for item in batch]
+        keep = [i for i, why in enumerate(problems) if why is None]
+        scores: dict[int, Judgement] = {}
         if keep:
             with Stopwatch() as sw:
                 probs = self.probabilities([batch[i] for i in keep])
-            for i, p in zip(keep, probs):
-                out[i] = self.judgement({self.metric: float(p)}, latency_ms=sw.ms / len(keep))
-        return out
+            scores = {i: self.judgement({self.metric: float(p)}, latency_ms=sw.ms / len(keep))
+                      for i, p in zip(keep, probs)}
+        return [scores[i] if why is None else self.failure(why) for i, why in enumerate(problems)]
 
     def close(self) -> None:
         self.encoder = self.head = None  # the encoder is shared (minilm.shared); it stays for the next judge
