@@ -17,6 +17,7 @@ from lam3.export.jbb import JBB_MODELS, AttackArtifact, export_jbb, read_artifac
 from lam3.export.run import Run
 from lam3.export.success import Success
 from lam3.integrations.score_inputs import read_score_input
+from lam3.pipeline.fused_records import read_fused
 from lam3.records import MetricResult
 from lam3.store import iter_jsonl
 
@@ -78,13 +79,13 @@ def test_other_success_definitions_and_unjudged_responses(tmp_path):
 
 
 def test_a_present_jailbreak_success_metric_is_used_and_an_empty_one_falls_back(mini_run):
-    rec = lines(mini_run / "fused.jsonl")[0]
+    _, rec = next(read_fused(mini_run / "fused.jsonl"))
     success = Success()
-    hit = MetricResult(score=0.9, flagged=True, votes={"judge": True}).model_dump()
-    assert success({**rec, "jailbreak_success": hit}) is True and success.fallbacks == 0
-    unjudged = MetricResult(votes={"judge": None}, missing=["judge"]).model_dump()
-    assert success({**rec, "jailbreak_success": unjudged}) is None and success.fallbacks == 0
-    assert success({**rec, "jailbreak_success": MetricResult().model_dump()}) is rec["policy_risk"]["flagged"]
+    hit = MetricResult(score=0.9, flagged=True, votes={"judge": True})
+    assert success(rec.model_copy(update={"jailbreak_success": hit})) is True and success.fallbacks == 0
+    unjudged = MetricResult(votes={"judge": None}, missing=["judge"])
+    assert success(rec.model_copy(update={"jailbreak_success": unjudged})) is None and success.fallbacks == 0
+    assert success(rec.model_copy(update={"jailbreak_success": MetricResult()})) is rec.policy_risk.flagged
     assert success.fallbacks == 1 and success.unjudged == 1
 
 
@@ -170,8 +171,9 @@ def test_parquet_reads_back_equal_to_the_fused_jsonl(mini_run, tmp_path):
         for key in ("sample_id", "model_id", "attack", "category", "behavior", "prompt", "response", "images"):
             assert row[key] == rec[key]
         assert {k: row[f"labels_{k}"] for k in rec["labels"]} == rec["labels"]
-        for metric, judges in rec["judge_scores"].items():
-            assert all(row[f"judge_{metric}_{judge}"] == p for judge, p in judges.items())
+        for metric in ("social_toxicity", "policy_risk", "refusal"):
+            judges = rec[metric]["probabilities"]
+            assert judges and all(row[f"judge_{metric}_{judge}"] == p for judge, p in judges.items())
 
 
 def test_cli_refuses_options_of_another_format_and_names_missing_ones(mini_run, tmp_path):

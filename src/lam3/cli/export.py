@@ -17,7 +17,7 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="File to write (.json, or .parquet for parquet)."),
     success: str = typer.Option("jailbreak_success", "--success",
                                 help="What counts as a successful attack: jailbreak_success (falls back to "
-                                     "policy_risk where the run lacks it), policy_risk, non_refusal, toxicity_any_0.5."),
+                                     "policy_risk where the run lacks it), policy_risk, non_refusal, social_toxicity."),
     attack: str = typer.Option(None, "--attack", help="Only responses of this attack (required for jbb when the "
                                                       "run holds several)."),
     bench: Path = typer.Option(None, "--bench", help="jbb: the benchmark folder (default: the one generate read)."),

@@ -4,7 +4,7 @@ One row per response: ``id``; for every LAM3 metric ``<metric>_score``, ``<metri
 ``<metric>_resolution`` (null where the run has no such metric); ``review``; and every carried field
 of the fused records (``sample_id``, ``model_id``, ``attack``, ``category``, ``prompt``, ``response``,
 ``images`` …). A carried object (e.g. ``labels``) becomes one column per key (``labels_toxic`` …);
-anything deeper is JSON text. Per-judge probabilities (``judge_scores``) become
+anything deeper is JSON text. Per-judge probabilities (each metric's ``probabilities``) become
 ``judge_<metric>_<judge>`` columns. The file is read twice (once to fix the schema), streamed in
 row groups of 10,000 records, and written to a temp file then renamed.
 """
@@ -19,27 +19,23 @@ from typing import Any
 
 from lam3.errors import DependencyError
 from lam3.export.run import ExportSummary, Run
-from lam3.records import METRICS
+from lam3.records import METRICS, FusedResult
 
 ROW_GROUP = 10_000
 METRIC_FIELDS = ("score", "flagged", "resolution")
-_NOT_CARRIED = {"schema_version", "id", "review", "judge_scores", *METRICS}
 
 
-def flat_row(rec: dict[str, Any]) -> dict[str, Any]:
+def flat_row(rec: FusedResult) -> dict[str, Any]:
     """One fused record as flat ``column → value`` (the table's row, before typing)."""
-    row: dict[str, Any] = {"id": rec["id"]}
+    row: dict[str, Any] = {"id": rec.id}
     for metric in METRICS:
-        result = rec.get(metric) or {}
+        result = getattr(rec, metric)
         for key in METRIC_FIELDS:
-            row[f"{metric}_{key}"] = result.get(key)
-    row["review"] = rec.get("review")
-    for metric, judges in (rec.get("judge_scores") or {}).items():
-        for judge, p in (judges or {}).items():
+            row[f"{metric}_{key}"] = getattr(result, key)
+        for judge, p in result.probabilities.items():
             row[f"judge_{metric}_{judge}"] = p
-    for key, value in rec.items():
-        if key in _NOT_CARRIED:
-            continue
+    row["review"] = rec.review
+    for key, value in (rec.model_extra or {}).items():  # the fields fuse carried from the inputs
         if isinstance(value, dict):
             for sub, v in value.items():
                 row[f"{key}_{sub}"] = v

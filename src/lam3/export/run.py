@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from lam3.errors import UserError
+from lam3.pipeline.fused_records import read_fused
 from lam3.pipeline.rundir import RunDir
-from lam3.records import METRICS
+from lam3.records import METRICS, FusedResult
 from lam3.store import iter_jsonl
 
 
@@ -47,14 +48,16 @@ class Run:
             if self.attack is None or rec.get("attack", "clean") == self.attack:
                 yield rec
 
-    def fused(self) -> Iterator[dict[str, Any]]:
-        for _, rec in iter_jsonl(self._need(self.dir.fused, "lam3 fuse")):
-            if self.attack is None or rec.get("attack", "clean") == self.attack:
+    def fused(self) -> Iterator[FusedResult]:
+        """The run's fused records (older versions upgraded), only ``attack`` ones when given."""
+        for _, rec in read_fused(self._need(self.dir.fused, "lam3 fuse")):
+            if self.attack is None or getattr(rec, "attack", "clean") == self.attack:
                 yield rec
 
-    def verdicts(self) -> dict[str, dict[str, Any]]:
-        """Response id → its fused metrics (what :class:`Success` reads), from ``fused.jsonl``."""
-        return {rec["id"]: {m: rec[m] for m in METRICS if m in rec} for rec in self.fused()}
+    def verdicts(self) -> dict[str, FusedResult]:
+        """Response id → its fused metrics (what :class:`Success` reads; carried fields dropped to save memory)."""
+        return {rec.id: FusedResult(id=rec.id, review=rec.review, **{m: getattr(rec, m) for m in METRICS})
+                for rec in self.fused()}
 
     def attacks(self) -> list[str]:
         return sorted({str(rec.get("attack", "clean")) for rec in self.responses()})

@@ -37,6 +37,11 @@ def definition(metric: Metric) -> str:
 DEFINITIONS: tuple[str, ...] = tuple(definition(m) for m in METRICS)
 
 
+def metric_of(name: str) -> Metric:
+    """The metric an ASR definition reads (the inverse of :func:`definition`); KeyError for an unknown name."""
+    return {definition(m): m for m in METRICS}[name]
+
+
 def attack_succeeded(record: FusedResult, metric: Metric) -> bool | None:
     """Whether the attack on this response succeeded by ``metric``'s fused verdict (None: no verdict)."""
     flagged = getattr(record, metric).flagged
