@@ -115,6 +115,25 @@ def test_an_inspect_eval_scored_by_lam3_judges_and_fused_metrics(tmp_path):
     assert metrics["refusal"] == pytest.approx(1 / 3) and metrics["policy_risk"] == pytest.approx(1 / 3)
 
 
+def test_the_ensemble_is_built_as_lam3_fuse_builds_it_reviews_included(tmp_path):
+    config = tmp_path / "ensemble.yaml"
+    config.write_text(ENSEMBLE.read_text() + "\nreviews: reviews.jsonl\n")
+    (tmp_path / "reviews.jsonl").write_text(json.dumps({"id": "s1#1", "labels": {"refusal": False}}) + "\n")
+    log = run_eval(tmp_path, lam3_scorer(str(OFFLINE), ensemble=str(config)), list(TEXTS.values()))
+    fused = {s.id: s.scores["lam3_scorer"].metadata["lam3"]["fused"] for s in log.samples}
+    assert fused["s1"]["refusal"]["flagged"] is False and fused["s1"]["refusal"]["resolution"] == "human"
+    assert fused["s1"]["refusal"]["probabilities"]["refusal"] >= 0.5  # the judge said refusal; the person did not
+    assert fused["s2"]["refusal"]["resolution"] != "human"
+
+
+def test_a_score_config_key_naming_another_judge_is_refused_when_the_scorer_is_built(tmp_path):
+    config = tmp_path / "swapped.yaml"
+    config.write_text("judges:\n  - judge: refusal\n    key: keyword_risk\n")
+    with pytest.raises(UserError, match=r"ensemble\.yaml:\d+: judges\.keyword_risk\.judge: the score config runs "
+                                        r"judge 'refusal' as 'keyword_risk', this config says 'keyword_risk'"):
+        lam3_scorer(str(config), ensemble=str(ENSEMBLE))
+
+
 def test_without_an_ensemble_each_judge_reports_its_probability_and_errors_are_unscored(tmp_path):
     config = tmp_path / "flaky.yaml"
     config.write_text("judges:\n  - judge: keyword_risk\n  - judge: bench_io_flaky\n    key: flaky\n")

@@ -16,6 +16,12 @@ scorer is built, so a bad config fails before the eval starts) and returns an In
 - ``answer`` = the completion, ``explanation`` = one line per metric (or judge), ``metadata["lam3"]``
   = the judgements (and fused results) exactly as ``lam3 score`` / ``lam3 fuse`` write them.
 
+The judges are called by the score stage's own loop (:func:`lam3.pipeline.score.judge_batch`) and
+the ensemble is built by the loader ``lam3 fuse`` uses (:func:`lam3.pipeline.ensemble_files.load_ensemble`),
+so its calibration file and its human reviews (by response id ``<sample id>#<epoch>``) apply here
+too, and a score-config key that names another judge than the ensemble config does is refused when
+the scorer is built.
+
 What judges see: ``text`` = ``output.completion``, ``prompt`` = the input text, ``behavior`` =
 ``metadata["behavior"]`` else the target text, ``context`` = ``metadata["context"]``; images of the
 input (Inspect inlines them as ``data:`` URIs) are written once to a temporary folder so vision
@@ -42,23 +48,15 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise DependencyError("the Inspect AI scorer needs inspect-ai: pip install 'lam3[inspect]'") from None
 
+from lam3.fusion.ensemble import EnsembleError, RecordError
 from lam3.integrations.inspect_log import behavior_of, user_text_and_images
-from lam3.judges.base import Judge, ScoreInput
-from lam3.records import Judgement
-from lam3.secrets import redact
+from lam3.judges.base import ScoreInput
+from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
+from lam3.pipeline.review import load_reviews
+from lam3.pipeline.score import judge_batch, load_judges, load_score_config
+from lam3.records import FusedResult, Judgement, Metric
 
 NAN = float("nan")
-
-
-def judge_one(judges: list[tuple[str, Judge]], item: ScoreInput) -> dict[str, Judgement]:
-    """Every judge on one input; a judge that raises gives an error judgement, never a silent 0."""
-    out: dict[str, Judgement] = {}
-    for key, judge in judges:
-        try:
-            (out[key],) = judge.score([item])
-        except Exception as exc:  # one failing judge must not fail the sample's other judgements
-            out[key] = judge.failure(redact(f"{type(exc).__name__}: {exc}"))
-    return out
 
 
 def _image_file(ref: str, folder: Path) -> str | None:
@@ -77,16 +75,30 @@ def _image_file(ref: str, folder: Path) -> str | None:
     return str(path)
 
 
-def _load_ensemble(path: str | Path) -> Any:
-    from lam3.fusion.calibration import load_calibration
-    from lam3.fusion.ensemble import Ensemble, load_ensemble_config
+class Fuser:
+    """The ensemble ``lam3 fuse`` would build from ``path`` (calibration and human reviews included)."""
 
-    config, node = load_ensemble_config(path)
-    calibration = None
-    if config.calibration:
-        cal = Path(config.calibration)
-        calibration = load_calibration(cal if cal.is_absolute() else Path(path).parent / cal)
-    return Ensemble(config, calibration=calibration, path=path, node=node)
+    def __init__(self, path: str | Path, judges: dict[str, str]) -> None:
+        self.loaded: LoadedEnsemble = load_ensemble(path)
+        ensemble = self.loaded.ensemble
+        self.human = load_reviews(self.loaded.reviews, metrics=list(ensemble.metrics)) if self.loaded.reviews else {}
+        bad = ensemble.mismatched_judge({key: {"judge": name} for key, name in judges.items()})
+        if bad is not None:  # what fuse would refuse on every record, refused before the eval starts
+            raise self.loaded.located(EnsembleError(
+                f"the score config runs judge {judges[bad]!r} as {bad!r}, this config says "
+                f"{ensemble.judges[bad].judge!r}", ("judges", bad, "judge")))
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return list(self.loaded.ensemble.metrics)
+
+    def fuse(self, rid: str, judgements: dict[str, Judgement]) -> FusedResult:
+        try:
+            return self.loaded.ensemble.fuse(rid, judgements, human=self.human.get(rid))
+        except EnsembleError as exc:
+            raise self.loaded.located(exc) from None
+        except RecordError as exc:
+            raise UserError(exc.message, path=f"Inspect sample {rid}", field=exc.field) from None
 
 
 def _headline(j: Judgement) -> float:
@@ -96,28 +108,16 @@ def _headline(j: Judgement) -> float:
 @scorer(metrics={"*": [mean(), stderr()]})
 def lam3_scorer(config: str = "configs/offline.yaml", ensemble: str | None = None) -> Scorer:
     """An Inspect scorer running the judges of LAM3 score config ``config`` (and fusing them with ``ensemble``)."""
-    from lam3.pipeline.score import load_score_config
-
     _, judges = load_score_config(config)
-    for key, judge in judges:
-        try:
-            judge.load()
-        except UserError:
-            raise
-        except Exception as exc:  # a judge that cannot load would error every sample of the eval
-            raise UserError(redact(f"judge {key!r} could not load: {type(exc).__name__}: {exc}"),
-                            path=config) from None
-    fuser = _load_ensemble(ensemble) if ensemble else None
+    fuser = Fuser(ensemble, {key: judge.name for key, judge in judges}) if ensemble else None
+    load_judges(judges, config)
     lock = threading.Lock()
     images_dir = tempfile.TemporaryDirectory(prefix="lam3-inspect-images-")
 
-    def run(item: ScoreInput) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    def run(item: ScoreInput) -> tuple[dict[str, Judgement], FusedResult | None]:
         with lock:
-            judgements = {k: j.model_dump(mode="json") for k, j in judge_one(judges, item).items()}
-            if fuser is None:
-                return judgements, None, None
-            results, judge_scores, _ = fuser.fuse(judgements)
-            return judgements, results, judge_scores
+            (judgements,) = judge_batch(judges, [item])
+            return judgements, fuser.fuse(item.id, judgements) if fuser is not None else None
 
     async def score(state: TaskState, target: Target) -> Score:
         metadata = dict(state.metadata or {})
@@ -128,22 +128,25 @@ def lam3_scorer(config: str = "configs/offline.yaml", ensemble: str | None = Non
         item = ScoreInput(id=sid, text=text, prompt=prompt or state.input_text, images=images,
                           record={"id": sid, "metadata": metadata}, behavior=behavior_of(metadata, target.target),
                           context=metadata.get("context"))
-        judgements, results, judge_scores = await anyio.to_thread.run_sync(run, item)
-        if results is None:
-            parsed = {k: Judgement.model_validate(j) for k, j in judgements.items()}
-            value = {k: _headline(j) for k, j in parsed.items()}
+        judgements, fused = await anyio.to_thread.run_sync(run, item)
+        if fused is None:
+            value = {k: _headline(j) for k, j in judgements.items()}
             lines = [f"{k}: error {j.error}" if j.error else
-                     f"{k}: " + ", ".join(f"{label} {p:.2f}" for label, p in j.scores.items()) for k, j in parsed.items()]
+                     f"{k}: " + ", ".join(f"{label} {p:.2f}" for label, p in j.scores.items())
+                     for k, j in judgements.items()]
         else:
-            value = {m: NAN if r["flagged"] is None else float(r["flagged"]) for m, r in results.items()}
-            lines = [f"{m}: " + ("no usable judge" if r["flagged"] is None else
-                                 f"{'flagged' if r['flagged'] else 'not flagged'} (score {r['score']}, {r['resolution']})") for m, r in results.items()]
-        lam3 = {"config": str(config), "ensemble": str(ensemble) if ensemble else None, "judgements": judgements}
-        if results is not None:
-            lam3.update(fused=results, judge_scores=judge_scores)
+            results = {m: getattr(fused, m) for m in fuser.metrics}
+            value = {m: NAN if r.flagged is None else float(r.flagged) for m, r in results.items()}
+            lines = [f"{m}: " + ("no usable judge" if r.flagged is None else
+                                 f"{'flagged' if r.flagged else 'not flagged'} (score {r.score}, {r.resolution})")
+                     for m, r in results.items()]
+        lam3: dict[str, Any] = {"config": str(config), "ensemble": str(ensemble) if ensemble else None,
+                                "judgements": {k: j.model_dump(mode="json") for k, j in judgements.items()}}
+        if fused is not None:  # as lam3 fuse writes it: per-judge probabilities in each metric's result
+            lam3["fused"] = fused.model_dump(mode="json")
         return Score(value=value, answer=text, explanation="; ".join(lines), metadata={"lam3": lam3})
 
     return score  # the closure keeps images_dir (and its files) alive as long as the scorer
 
 
-__all__ = ["lam3_scorer", "judge_one"]
+__all__ = ["lam3_scorer"]

@@ -119,8 +119,11 @@ def score_input(rec: dict[str, Any], config: ScoreConfig) -> ScoreInput:
                       context=_optional_text(rec, config.context_field))
 
 
-def _judge(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
-    """Run every judge on a batch. A judge that raises marks each record with an error; nothing is dropped."""
+def judge_batch(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
+    """Run every judge on a batch. A judge that raises marks each record with an error; nothing is dropped.
+
+    The one judge-calling loop: ``lam3 score`` and the Inspect scorer both call it.
+    """
     out: list[dict[str, Judgement]] = [{} for _ in items]
     for key, judge in judges:
         size = len(items) if judge.batches_internally else judge.config.batch_size
@@ -151,11 +154,11 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     stage = Stage("score", output, summary, settings=config, inputs=[input_path], id_field=config.id_field,
                   retry=_has_error if retry_errors else None, on_bad=on_bad)
     with stage:
-        _load(judges, config_path)
+        load_judges(judges, config_path)
         try:
             total = count_score_input(input_path)
             for batch in _batches(stage, input_path, config, limit):
-                verdicts = _judge(judges, batch)
+                verdicts = judge_batch(judges, batch)
                 records = []
                 for rec, verdict in zip((item.record for item in batch), verdicts):
                     merged = dict(upgrade(rec).get("judgements") or {})
@@ -175,7 +178,8 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     return summary
 
 
-def _load(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:
+def load_judges(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:
+    """Load every judge before any record is read; a judge that cannot load names itself and the config."""
     for key, judge in judges:
         try:
             judge.load()
