@@ -37,7 +37,7 @@ def test_every_fused_line_is_a_row_with_its_judges_and_verdicts(run1k: Path) -> 
     card = row["card"]["metrics"]["policy_risk"]
     assert card["resolution"] == "human_pending" and card["disagreement"] is True
     assert {j["judge"]: (j["p"], j["vote"]) for j in card["judges"]} == {
-        k: (disputed["judge_scores"]["policy_risk"][k], v) for k, v in disputed["policy_risk"]["votes"].items()}
+        k: (disputed["policy_risk"]["probabilities"][k], v) for k, v in disputed["policy_risk"]["votes"].items()}
     assert row["queued"] == 1
 
 

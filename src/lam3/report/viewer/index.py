@@ -49,7 +49,7 @@ from lam3.records import METRICS, FusedResult, MetricResult, upgrade
 from lam3.store import IdIndex, count_lines, quarantine_path
 
 INDEX_FILE = ".fused.view.sqlite"
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: judge probabilities read from each metric's result (2 read the wave-1 top level)
 LIST_TEXT_CHARS = 400
 SEARCH_TEXT_CHARS = 200_000
 """Text beyond this many characters per field is not searchable (the detail view still shows it)."""
@@ -114,12 +114,13 @@ class Row:
     """What one line of ``fused.jsonl`` puts into the index."""
 
     values: dict[str, Any]
-    judge_scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    probabilities: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(metric, judge) → that judge's probability (``MetricResult.probabilities``), one score column each"""
     search: tuple[str, str, str] | None = None
     metrics: tuple[str, ...] = ()
 
 
-def _metric_card(result: MetricResult, scores: dict[str, Any]) -> dict[str, Any]:
+def _metric_card(result: MetricResult, scores: dict[str, float | None]) -> dict[str, Any]:
     """Each judge's ``[name, probability, vote]`` (score, verdict and resolution are columns of ``rec``)."""
     judges = list(dict.fromkeys([*result.votes, *scores]))
     card: dict[str, Any] = {"judges": [[j, finite(scores.get(j)), result.votes.get(j)] for j in judges[:CARD_JUDGES]]}
@@ -166,12 +167,11 @@ def parse_line(raw: bytes, lineno: int, offset: int, seen: IdIndex) -> Row:
     images = [p for p in images if isinstance(p, str)][:MAX_IMAGES]
     values["images"], values["n_images"] = json.dumps(images), len(images)
     values["queued"] = int(rec.review)
-    all_scores = obj.get("judge_scores") if isinstance(obj.get("judge_scores"), dict) else {}
     cards: dict[str, Any] = {}
-    judge_scores: dict[tuple[str, str], float] = {}
+    probabilities: dict[tuple[str, str], float] = {}
     for m in METRICS:
         result: MetricResult = getattr(rec, m)
-        scores = all_scores.get(m) if isinstance(all_scores.get(m), dict) else {}
+        scores = result.probabilities  # wave-1 files: upgrade() moved their judge_scores here
         if result.score is None and result.flagged is None and not result.votes and not scores:
             continue  # this metric was not fused for this response
         values[f"{m}_score"] = finite(result.score)
@@ -179,7 +179,7 @@ def parse_line(raw: bytes, lineno: int, offset: int, seen: IdIndex) -> Row:
         values[f"{m}_dis"], values[f"{m}_res"] = int(result.disagreement), result.resolution
         for judge, p in list(scores.items())[:MAX_JUDGE_COLUMNS]:
             if finite(p) is not None:
-                judge_scores[(m, str(judge)[:KEY_CHARS])] = finite(p)  # type: ignore[assignment]
+                probabilities[(m, str(judge)[:KEY_CHARS])] = finite(p)  # type: ignore[assignment]
         cards[m] = _metric_card(result, scores)
     values["disagree"] = int(any(getattr(rec, m).disagreement for m in cards))
     values["human"] = int(any(getattr(rec, m).resolution == "human" for m in cards))
@@ -187,7 +187,7 @@ def parse_line(raw: bytes, lineno: int, offset: int, seen: IdIndex) -> Row:
     values["card"] = json.dumps({"metrics": cards, "labels": as_text(labels)[:300] if labels is not None else None},
                                 ensure_ascii=False, separators=(",", ":"))
     search = (texts[0][:SEARCH_TEXT_CHARS], texts[1][:SEARCH_TEXT_CHARS], texts[2][:SEARCH_TEXT_CHARS])
-    return Row(values, judge_scores, search, tuple(cards))
+    return Row(values, probabilities, search, tuple(cards))
 
 
 # --- the build ------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class _Loader:
         self.records = self.errors = 0
 
     def add(self, row: Row) -> None:
-        new = [k for k in row.judge_scores if k not in self.judge_cols]
+        new = [k for k in row.probabilities if k not in self.judge_cols]
         if new and len(self.judge_cols) < MAX_JUDGE_COLUMNS:
             self.flush()
             for metric, judge in new[:MAX_JUDGE_COLUMNS - len(self.judge_cols)]:
@@ -236,7 +236,7 @@ class _Loader:
         cols = [*REC_COLUMNS, *self.judge_cols.values()]
         self.db.executemany(
             f"INSERT INTO rec({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [tuple(r.values.get(c) for c in REC_COLUMNS) + tuple(r.judge_scores.get(k) for k in self.judge_cols)
+            [tuple(r.values.get(c) for c in REC_COLUMNS) + tuple(r.probabilities.get(k) for k in self.judge_cols)
              for r in self.rows])
         self.db.executemany(f"INSERT INTO body VALUES ({', '.join('?' * len(BODY_COLUMNS))})",
                             [tuple(r.values.get(c) for c in BODY_COLUMNS) for r in self.rows])

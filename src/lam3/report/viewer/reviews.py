@@ -20,7 +20,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.manifest import now
-from lam3.pipeline.review import METRIC_COLUMNS, load_reviews
+from lam3.pipeline.review import METRIC_COLUMNS, Review, load_reviews
 from lam3.store import JsonlWriter, iter_jsonl, repair_tail, write_jsonl
 
 SOURCE = "lam3 view"
@@ -89,12 +89,12 @@ class ReviewLog:
             self.check()
             existing = {rec["id"]: rec for _, rec in iter_jsonl(self.path)} if self.path.exists() else {}
             given = now()
-            lines = {rid: {"id": rid, "labels": dict(labels), "reviewer": reviewer, "note": note,
-                           "source": SOURCE, "imported": given} for rid in dict.fromkeys(ids)}
-            again = [rid for rid in lines if rid in existing]
-            for rid in again:
-                lines[rid]["labels"] = {**existing[rid].get("labels", {}), **labels}
-            if again:
+            lines: dict[str, dict[str, Any]] = {}
+            for rid in dict.fromkeys(ids):  # each line is a Review, the model load_reviews reads
+                merged = {**existing[rid]["labels"], **labels} if rid in existing else dict(labels)
+                lines[rid] = Review(id=rid, labels=merged, reviewer=reviewer, note=note, source=SOURCE,
+                                    imported=given).model_dump(mode="json")
+            if lines.keys() & existing.keys():
                 write_jsonl(self.path, {**existing, **lines}.values())
             else:
                 with JsonlWriter(self.path) as writer:
