@@ -58,14 +58,16 @@ def test_the_score_stage_with_a_local_harmbench_judge_on_the_mini_bench(tmp_path
 
 
 def test_score_against_an_endpoint_keeps_the_key_out_of_every_file(tmp_path, chat_server) -> None:
-    server = chat_server(quota=50)
+    # one server per judge: requests_per_second is each judge's own quota (two judges on one server could
+    # together exceed it for a moment where the score stage passes from one judge to the next)
+    servers = [chat_server(quota=50), chat_server(quota=50)]
     source = with_a_record_lacking_its_behaviour(tmp_path, bad_line=True)  # → a quarantine file too
     config = tmp_path / "success.yaml"
     config.write_text(yaml.safe_dump({"judges": [
-        {"judge": "jailbreakbench", "backend": "openai_compatible", "base_url": server.base_url,
+        {"judge": "jailbreakbench", "backend": "openai_compatible", "base_url": servers[0].base_url,
          "model_id": "judge", "api_key_env": "LAM3_TEST_JUDGE_KEY", "requests_per_second": 50,
          "max_concurrency": 8},
-        {"judge": "jailbreakbench_refusal", "backend": "openai_compatible", "base_url": server.base_url,
+        {"judge": "jailbreakbench_refusal", "backend": "openai_compatible", "base_url": servers[1].base_url,
          "model_id": "judge", "api_key_env": "LAM3_TEST_JUDGE_KEY", "requests_per_second": 50}]}))
     out = tmp_path / "run" / "scored.jsonl"
     done = lam3("score", source, "--config", config, "--out", out, env={"LAM3_TEST_JUDGE_KEY": KEY})
@@ -80,9 +82,10 @@ def test_score_against_an_endpoint_keeps_the_key_out_of_every_file(tmp_path, cha
     texts = {json.loads(line)["id"]: json.loads(line)["response"] for line in RESPONSES.read_text().splitlines()}
     for rid, j in success.items():  # the fake judge's reading of each response came back to its record
         assert (j["scores"]["jailbreak_success"] < 0.5) == refuses(texts[rid]) == (refusal[rid]["scores"]["refusal"] > 0.5)
-    assert server.max_in_window(1.0) <= 50
+    assert all(server.max_in_window(1.0) <= 50 for server in servers)
     wrong = chat_server(key="sk-LAM3FAKE-the-server-wants-another")  # it echoes the key it was sent
-    config.write_text(config.read_text().replace(server.base_url, wrong.base_url))
+    config.write_text(config.read_text().replace(servers[0].base_url, wrong.base_url)
+                      .replace(servers[1].base_url, wrong.base_url))
     refused = lam3("score", source, "--config", config, "--out", out.parent / "refused.jsonl",
                    env={"LAM3_TEST_JUDGE_KEY": KEY})
     assert refused.returncode == 0, refused.stderr

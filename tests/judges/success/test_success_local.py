@@ -199,5 +199,5 @@ def test_loading_knobs_are_checked_before_any_record(hb_llama, tmp_path) -> None
         local(hb_llama, revision="v1")
     with pytest.raises(DependencyError, match=r"quantization: 4-bit quantization needs bitsandbytes and a CUDA GPU.*`quantization: false`"):
         local(hb_llama, quantization=True)
-    with pytest.raises(UserError, match=r"cannot load model .*nope.* \(local_files_only: true\)"):
+    with pytest.raises(UserError, match=r"model_id: cannot load model '.*nope' from the local HF cache: "):
         local(tmp_path / "nope").load()
