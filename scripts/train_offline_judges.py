@@ -36,7 +36,8 @@ import offline_judge_data as data  # noqa: E402
 from lam3.judges import minilm  # noqa: E402
 from lam3.judges.learned_head import (BLOCK_DEFINITIONS, HEADS_DIR, OPENING_SENTENCES,  # noqa: E402
                                       SCALAR_DEFINITIONS, Features, Head, compute_features, head_files)
-from lam3.manifest import git_info, now, package_versions, sha256_file, write_json_atomic  # noqa: E402
+from lam3.manifest import git_info, now, package_versions, sha256_file  # noqa: E402
+from lam3.store import write_json  # noqa: E402
 
 PHRASE = ("phrase_score", "phrase_opening", "phrase_anywhere")
 SIGNALS = PHRASE + ("keyword_hits", "keyword_overlap", "cos_behavior_response", "cos_behavior_opening")
@@ -236,7 +237,7 @@ def main() -> None:
             "reference_scores": [{"behavior": b, "text": t, "p": float(p)} for (b, t), p in zip(PROBES, probe_p)],
             "held_out_first_look": None,
         }
-        write_json_atomic(meta_path, meta)
+        write_json(meta_path, meta)
         print(f"{judge}: chose {best['candidate']} (C={best['block_C']}); grouped CV accuracy "
               f"{meta['training_metrics']['grouped_cv']['accuracy']:.4f} -> {npz}")
 
