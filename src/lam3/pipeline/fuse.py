@@ -7,38 +7,34 @@ so reports can group results and show disputed responses. Disputed responses rou
 people go to a review queue (JSONL + a CSV to fill in); their labels come back through
 ``lam3 review import`` and ``--reviews``.
 
-The resume / manifest bookkeeping is kept in the functions at the end of this module
-(``_check_resumable``, ``_record_running``, ``_record_finished``), apart from the fusion loop.
+The resume check, duplicate ids, the durable writer and the manifest entries are the shared
+stage skeleton's (:class:`lam3.pipeline.stage.Stage`); this module only fuses.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lam3.config import config_hash
 from lam3.errors import UserError
 from lam3.fusion.ensemble import Ensemble, EnsembleError, RecordError
-from lam3.manifest import read_manifest, sha256_file, update_manifest
+from lam3.manifest import sha256_file
 from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
 from lam3.pipeline.join import Joined, JoinStats, join_scored
 from lam3.pipeline.review import ReviewItem, ReviewQueue, load_reviews, pending_metrics
+from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import FusedResult, Metric
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, quarantine_path
+from lam3.store import BadLine, count_lines
 
 
 # --- the stage --------------------------------------------------------------------------------------
 @dataclass
-class FuseSummary:
-    output: Path
+class FuseSummary(StageSummary):
     fused: int = 0
-    skipped: int = 0
-    quarantined: int = 0
     join: JoinStats = field(default_factory=JoinStats)
     flagged: Counter[str] = field(default_factory=Counter)
     no_judge: Counter[str] = field(default_factory=Counter)
@@ -52,7 +48,6 @@ class FuseSummary:
     review_queue: Path | None = None
     review_csv: Path | None = None
     review_csv_note: str | None = None
-    seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,79 +110,62 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
     for p in inputs:
         if not p.is_file():
             raise UserError("input file not found", path=p)
-        if p.resolve() == output.resolve():
-            raise UserError("output must differ from the inputs", path=output)
     loaded = load_ensemble(config_path, calibration=calibration, reviews=reviews)
     ensemble, config = loaded.ensemble, loaded.config
     human = load_reviews(loaded.reviews, metrics=list(ensemble.metrics)) if loaded.reviews else {}
     queue_path = Path(review_queue) if review_queue else output.with_name(
         output.name.removesuffix(".jsonl") + ".review.jsonl")
-    settings = _settings(loaded)
-    _check_resumable(output, settings, overwrite, extra=[queue_path, quarantine_path(output)])
-    _record_running(output, settings)
-
     summary = FuseSummary(output=output, review_queue=queue_path)
-    quarantine = Quarantine(quarantine_path(output), on_bad=on_bad)
-    seen = IdIndex()
+    # reviews are applied by recomputing their ids (dropped from the output first), not by a new run
+    redo = (lambda rec: str(rec.get("id")) in human) if human else None
+    stage = Stage("fuse", output, summary, settings=_settings(loaded), inputs=inputs, id_field="id",
+                  retry=redo, on_bad=on_bad, overwrite=overwrite, side_outputs=[queue_path],
+                  settings_name="ensemble settings",
+                  restart_hint="pass --overwrite to start again or choose another --out")
     used_reviews: set[str] = set()
-    id_field = config.id_field
-    carry = [f for f in config.carry_fields if f != id_field]
-    t0 = time.perf_counter()
+    carry = [f for f in config.carry_fields if f != config.id_field]
     total = count_lines(inputs[0])
     done = 0
-    redo = (lambda rec: str(rec.get("id")) in human) if human else None
-    try:
-        with JsonlWriter(output, id_field="id", drop=redo) as writer, \
-                ReviewQueue(queue_path, drop=redo, enabled=_routes_to_people(ensemble) or queue_path.exists()
-                            ) as queue, \
-                tempfile.TemporaryDirectory(prefix="lam3-fuse-", dir=workdir) as tmp:
-            summary.recomputed_for_reviews = writer.dropped
-            fresh = writer.existing == 0
-            batch_ids: set[str] = set()
-            batch: list[FusedResult] = []
-            pending_batch: list[ReviewItem] = []
-            for joined in join_scored(inputs, id_field, quarantine, Path(tmp), summary.join):
+    with stage, ReviewQueue(queue_path, drop=redo, enabled=_routes_to_people(ensemble) or queue_path.exists()
+                            ) as queue, tempfile.TemporaryDirectory(prefix="lam3-fuse-", dir=workdir) as tmp:
+        summary.recomputed_for_reviews = summary.retried
+        batch: list[FusedResult] = []
+        pending_batch: list[ReviewItem] = []
+
+        def counted(joins: Iterable[Joined]) -> Iterable[tuple[int, Joined]]:
+            nonlocal done
+            for joined in joins:
                 done += 1
-                rid = joined.id
-                # a fresh run tells duplicates from the output's own id index (no second index in memory)
-                done_before = rid in writer
-                if rid in batch_ids or (done_before and fresh) or (not fresh and not seen.add(rid)):
-                    path, line = joined.sources[0]
-                    quarantine.add(BadLine(path, line, id_field, f"duplicate id {rid!r}", rid))
-                    continue
-                if rid in human:
-                    used_reviews.add(rid)
-                if done_before:
-                    summary.skipped += 1
-                    continue
-                fused = _fuse_one(loaded, joined, human.get(rid), carry)
-                summary.reviews_applied += rid in human
-                summary.count(fused, ensemble.metrics)
-                batch.append(fused)
-                batch_ids.add(rid)
-                if fused.review and rid not in queue:
-                    pending_batch.append(ReviewItem.of(fused, pending_metrics(fused)))
-                if len(batch) >= config.batch_size:
-                    _flush(writer, queue, batch, pending_batch, summary)
-                    batch_ids.clear()
-                    if progress:
-                        progress(done, total)
-            _flush(writer, queue, batch, pending_batch, summary)
-            summary.review_csv = queue.export_csv()
-            summary.review_csv_note = queue.csv_skipped_reason
-    finally:
-        quarantine.close()
-        seen.close()
-        summary.seconds = time.perf_counter() - t0
-    summary.quarantined = quarantine.count
-    summary.reviews_unused = len(set(human) - used_reviews)
-    st = ensemble.stats
-    summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
-                     "unmapped": st.unmapped, "unconfigured": st.unconfigured, "arbiter_missing": st.arbiter_missing,
-                     "metrics": list(ensemble.metrics)}
-    if progress:
-        progress(done, total)
-    _record_finished(output, settings, summary, quarantine.path, inputs, loaded)
+                yield joined.sources[0][1], joined
+
+        todo = stage.pending(counted(join_scored(inputs, config.id_field, stage.quarantine, Path(tmp), summary.join)),
+                             source=lambda j: j.sources[0][0], key=lambda j: j.id, id_field=config.id_field)
+        for _, joined in todo:
+            rid = joined.id
+            if rid in human:
+                used_reviews.add(rid)
+            fused = _fuse_one(loaded, joined, human.get(rid), carry)
+            summary.reviews_applied += rid in human
+            summary.count(fused, ensemble.metrics)
+            batch.append(fused)
+            if fused.review and rid not in queue:
+                pending_batch.append(ReviewItem.of(fused, pending_metrics(fused)))
+            if len(batch) >= config.batch_size:
+                _flush(stage, queue, batch, pending_batch, summary)
+                if progress:
+                    progress(done, total)
+        _flush(stage, queue, batch, pending_batch, summary)
+        summary.review_csv = queue.export_csv()
+        summary.review_csv_note = queue.csv_skipped_reason
+        summary.reviews_unused = len(set(human) - used_reviews)
+        st = ensemble.stats
+        summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
+                         "unmapped": st.unmapped, "unconfigured": st.unconfigured,
+                         "arbiter_missing": st.arbiter_missing, "metrics": list(ensemble.metrics)}
+        if progress:
+            progress(done, total)
+        stage.finish(inputs=[p for p in (loaded.calibration, loaded.reviews) if p],
+                     artifacts=[summary.review_csv] if summary.review_csv else [])
     return summary
 
 
@@ -214,20 +192,16 @@ def _routes_to_people(ensemble: Ensemble) -> bool:
                for p in ensemble.metrics.values())
 
 
-def _flush(writer: JsonlWriter, queue: ReviewQueue, batch: list[FusedResult], pending: list[ReviewItem],
+def _flush(stage: Stage, queue: ReviewQueue, batch: list[FusedResult], pending: list[ReviewItem],
            summary: FuseSummary) -> None:
     # the queue first: a crash between the two writes redoes the response and finds it already queued
     summary.queued += queue.write_batch(pending)
-    summary.fused += writer.write_batch(batch)
+    summary.fused += stage.write(batch)
     batch.clear()
     pending.clear()
 
 
-# --- stage bookkeeping: resume check and manifest entries ----------------------------------------------
-def _stage_name(out: Path) -> str:
-    return f"fuse:{out.name}"
-
-
+# --- what a resume must match ---------------------------------------------------------------------------
 def _settings(loaded: LoadedEnsemble) -> dict[str, Any]:
     """What decides the fused values (reviews excluded: they are applied by recomputing their ids)."""
     cfg = loaded.config.model_dump(mode="json")
@@ -235,27 +209,3 @@ def _settings(loaded: LoadedEnsemble) -> dict[str, Any]:
     cfg.pop("calibration", None)
     return {"ensemble": cfg,
             "calibration_sha256": sha256_file(loaded.calibration) if loaded.calibration else None}
-
-
-def _check_resumable(output: Path, settings: dict[str, Any], overwrite: bool, extra: Sequence[Path]) -> None:
-    """A non-empty output resumes only with the settings that wrote it; ``overwrite`` starts again."""
-    previous = read_manifest(output.parent).stages.get(_stage_name(output))
-    if output.exists() and output.stat().st_size and not overwrite:
-        if previous is None or previous.config_hash != config_hash(settings):
-            raise UserError("this output was written with other ensemble settings (or its manifest entry is "
-                            "missing); pass --overwrite to start again or choose another --out", path=output)
-    if overwrite:
-        for path in (output, *extra):
-            path.unlink(missing_ok=True)
-
-
-def _record_running(output: Path, settings: dict[str, Any]) -> None:
-    # recorded before the first line is written, so a resumed run can check it uses the same settings
-    update_manifest(output.parent, stage=_stage_name(output), config=settings, summary={"status": "running"})
-
-
-def _record_finished(output: Path, settings: dict[str, Any], summary: FuseSummary, quarantine: Path,
-                     inputs: list[Path], loaded: LoadedEnsemble) -> None:
-    artifacts = [output, quarantine, summary.review_queue] + ([summary.review_csv] if summary.review_csv else [])
-    update_manifest(output.parent, stage=_stage_name(output), config=settings, artifacts=artifacts,
-                    inputs=inputs + [p for p in (loaded.calibration, loaded.reviews) if p], summary=summary.as_dict())
