@@ -68,7 +68,7 @@ def test_jbb_folder_imports_both_splits_and_benign_rows_are_benign(tmp_path):
     benign = got["jbb-benign-0"]
     assert benign.category == "benign" and benign.meta["source_category"] == "Harassment/Discrimination"
     assert benign.meta["behavior_name"] == "Placeholder behavior A" and benign.meta["source_id"] == 0
-    inputs = read_manifest(out).stages["bench-import"].inputs
+    inputs = read_manifest(out).stages["bench-import:samples.jsonl"].inputs
     assert {Path(p).name for p in inputs} == {"harmful-behaviors.csv", "benign-behaviors.csv", "jbb.yaml"}
     assert inputs[str(folder / "harmful-behaviors.csv")].sha256 == sha256_file(folder / "harmful-behaviors.csv")
 

@@ -14,25 +14,27 @@
   dataset is on the same file system, a copy otherwise. FigStep images are rendered.
 - **Provenance.** ``DIR/manifest.json`` records the format, the sha256 of every source file and of
   the category table, and the counts.
+
+Resume check, duplicate ids, the durable writer and the manifest entries are the shared stage
+skeleton's (:class:`lam3.pipeline.stage.Stage`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lam3.bench.importers import get_importer
 from lam3.bench.importers.base import IMAGES_DIR, Draft, ImageJob, RenderImage
-from lam3.config import config_hash
 from lam3.errors import UserError
-from lam3.manifest import read_manifest, sha256_file, update_manifest
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
+from lam3.manifest import read_manifest, sha256_file
+from lam3.pipeline.stage import Stage, StageSummary
+from lam3.store import BadLine, quarantine_path
 
 SAMPLES_FILE = "samples.jsonl"
 STAGE = "bench-import"
@@ -40,15 +42,11 @@ BATCH = 500
 
 
 @dataclass
-class ImportSummary:
-    output: Path
+class ImportSummary(StageSummary):
     imported: int = 0
-    skipped: int = 0
-    quarantined: int = 0
     images: Counter[str] = field(default_factory=Counter)
     categories: Counter[str] = field(default_factory=Counter)
     approximate: int = 0
-    seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"imported": self.imported, "skipped_already_done": self.skipped, "quarantined": self.quarantined,
@@ -82,22 +80,16 @@ def _place(job: ImageJob, out_dir: Path, counts: Counter[str], placed: set[str])
     os.replace(tmp, dest)
 
 
-def _prepare_out(out_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuse to mix two imports in one folder; with ``overwrite``, remove what the last import wrote."""
-    samples = out_dir / SAMPLES_FILE
-    previous = read_manifest(out_dir).stages.get(STAGE)
-    if previous is None:
+def _prepare_out(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write into a folder another tool filled; with ``overwrite``, remove what the last import wrote."""
+    written = any(name.startswith(f"{STAGE}:") for name in read_manifest(out_dir).stages)
+    if not written:
         if out_dir.is_dir() and any(out_dir.iterdir()):
             raise UserError("not an empty folder nor one written by 'lam3 bench import': choose a new --out",
                             path=out_dir)
         return
     if overwrite:
-        samples.unlink(missing_ok=True)
         shutil.rmtree(out_dir / IMAGES_DIR, ignore_errors=True)
-        return
-    if samples.exists() and previous.config_hash != config_hash(settings):
-        raise UserError("this folder holds an import of another source, format or image folder (or the files "
-                        "changed): pass --overwrite to start again or choose another --out", path=out_dir)
 
 
 def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
@@ -112,55 +104,44 @@ def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, image
                 "images": str(Path(images).resolve()) if images is not None else None,
                 "inputs_sha256": {p.name: sha256_file(p) for p in inputs},
                 "category_table": importer.table.path.name, "category_table_sha256": importer.table.sha256}
-    _prepare_out(out_dir, settings, overwrite)
+    _prepare_out(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    update_manifest(out_dir, stage=STAGE, config=settings, summary={"status": "running"})
-    qpath = quarantine_path(out_dir / SAMPLES_FILE)
-    qpath.unlink(missing_ok=True)
-    summary = ImportSummary(output=out_dir / SAMPLES_FILE)
-    quarantine = Quarantine(qpath, on_bad=on_bad)
-    seen = IdIndex()
+    samples = out_dir / SAMPLES_FILE
+    quarantine_path(samples).unlink(missing_ok=True)  # every run re-reads the whole source
+    summary = ImportSummary(samples)
+    stage = Stage(STAGE, samples, summary, settings=settings, inputs=[*inputs, importer.table.path],
+                  on_bad=on_bad, overwrite=overwrite, settings_name="import settings (source, format, image "
+                  "folder or file contents)", restart_hint="pass --overwrite to start again or choose another --out")
     placed: set[str] = set()  # image destinations done this run (bounded by the distinct images)
     total = importer.estimate()
     done = 0
-    t0 = time.perf_counter()
 
-    def bad(draft: Draft, fld: str | None, reason: str) -> None:
-        quarantine.add(BadLine(str(draft.file), draft.line, fld, reason, ""))
+    def good(drafts: Iterator[Draft]) -> Iterator[tuple[int, Draft]]:
+        nonlocal done
+        for draft in drafts:
+            done += 1
+            if draft.error is not None:
+                stage.quarantine.add(BadLine(str(draft.file), draft.line, draft.error.field, draft.error.reason, ""))
+            else:
+                yield draft.line, draft
 
-    try:
-        with JsonlWriter(out_dir / SAMPLES_FILE) as writer:
-            batch = []
-            for draft in importer.drafts():
-                done += 1
-                if draft.error is not None:
-                    bad(draft, draft.error.field, draft.error.reason)
-                elif not seen.add(draft.sample.id):
-                    bad(draft, "id", f"duplicate id {draft.sample.id!r}")
-                elif draft.sample.id in writer:
-                    summary.skipped += 1
-                elif limit is not None and summary.imported + len(batch) >= limit:
-                    break
-                else:
-                    for job in draft.images:
-                        _place(job, out_dir, summary.images, placed)
-                    batch.append(draft.sample)
-                    summary.categories[draft.sample.category] += 1
-                    summary.approximate += not draft.sample.meta.get("category_exact", True)
-                if len(batch) >= BATCH:
-                    summary.imported += writer.write_batch(batch)
-                    batch = []
-                    if progress:
-                        progress(done, max(total or 0, done) or None)
-            summary.imported += writer.write_batch(batch)
-    finally:
-        quarantine.close()
-        seen.close()
-        summary.seconds = time.perf_counter() - t0
-    summary.quarantined = quarantine.count
-    if progress:
-        progress(done, done)
-    update_manifest(out_dir, stage=STAGE, config=settings, artifacts=[summary.output, qpath],
-                    inputs=[*inputs, importer.table.path], summary={**summary.as_dict(), "status": "finished"})
+    with stage:
+        batch = []
+        for _, draft in stage.pending(good(importer.drafts()), source=lambda d: d.file, key=lambda d: d.sample.id):
+            if limit is not None and summary.imported + len(batch) >= limit:
+                break
+            for job in draft.images:
+                _place(job, out_dir, summary.images, placed)
+            batch.append(draft.sample)
+            summary.categories[draft.sample.category] += 1
+            summary.approximate += not draft.sample.meta.get("category_exact", True)
+            if len(batch) >= BATCH:
+                summary.imported += stage.write(batch)
+                batch = []
+                if progress:
+                    progress(done, max(total or 0, done) or None)
+        summary.imported += stage.write(batch)
+        if progress:
+            progress(done, done)
+        stage.finish()
     return summary
-
