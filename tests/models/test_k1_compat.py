@@ -38,6 +38,7 @@ def test_k1_outputs_are_those_of_the_code_before_num_samples(mode, generation, b
     import yaml
 
     from lam3.config import load_config
+    from lam3.manifest import read_manifest
     from lam3.models import load_mllm
     from lam3.models.config import GenerateConfig
     from lam3.pipeline.generate import generate_file
@@ -51,12 +52,18 @@ def test_k1_outputs_are_those_of_the_code_before_num_samples(mode, generation, b
     out = tmp_path / "run" / "response.jsonl"
     generate_file(config, bench, out, mllm=load_mllm(cfg.model, cfg.generation))
     got = _kept(out)
-    expected_file = DATA / f"k1_{mode}.jsonl"
+    # the settings a resume must match, but the model's (it names this test's temporary cache)
+    settings = {k: v for k, v in read_manifest(out.parent).stages["generate:response.jsonl"].settings.items()
+                if k != "model"}
+    expected_file, settings_file = DATA / f"k1_{mode}.jsonl", DATA / f"k1_{mode}.settings.json"
     if RECORD:
         DATA.mkdir(exist_ok=True)
         expected_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in got))
+        settings_file.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
         pytest.skip(f"recorded {expected_file}")
     expected = [json.loads(line) for line in expected_file.read_text().splitlines()]
+    # equal settings → equal settings hash: an output the old code left half-written resumes
+    assert settings == json.loads(settings_file.read_text())
     assert [r["id"] for r in got] == ["s1", "s2", "s3", "s4", "s5"]
     assert got == expected
     assert sum(bool(r["response"]) for r in got) == 4  # s3's image is missing: an error, as before
