@@ -64,6 +64,7 @@ class GenerationSettings(BaseModel):
 
     # the knobs a generate config sets (compared, requested vs applied)
     backend: str | None = None
+    preset: str | None = Field(None, description="the generation preset that set the decoding knobs (None: none)")
     max_new_tokens: int | None = None
     min_new_tokens: int | None = None
     do_sample: bool | None = None
@@ -71,7 +72,8 @@ class GenerationSettings(BaseModel):
     top_p: float | None = None
     top_k: int | None = None
     repetition_penalty: float | None = None
-    seed: int | None = Field(None, description="the run's seed; each sample's own is sha256(f'{seed}:{sample_id}')")
+    seed: int | None = Field(None, description="the run's seed; draw j of a sample has sample_seed(seed, sample_id, j)")
+    num_samples: int | None = Field(None, description="responses drawn per sample")
     # how the backend applied them (recorded only)
     sampler: str | None = None
     prompt_format: str | None = None
@@ -87,8 +89,8 @@ class GenerationSettings(BaseModel):
         return self
 
 
-GENERATION_KNOBS: tuple[str, ...] = ("backend", "max_new_tokens", "min_new_tokens", "do_sample", "temperature",
-                                     "top_p", "top_k", "repetition_penalty", "seed")
+GENERATION_KNOBS: tuple[str, ...] = ("backend", "preset", "max_new_tokens", "min_new_tokens", "do_sample",
+                                     "temperature", "top_p", "top_k", "repetition_penalty", "seed", "num_samples")
 """The :class:`GenerationSettings` fields a config requests; the others only describe how they were applied."""
 
 
@@ -109,7 +111,11 @@ class Response(Record):
     model_revision: str | None = None
     generation: GenerationSettings | None = Field(
         None, description="the settings actually applied by the model (None: not made by lam3 generate)")
-    seed: int | None = Field(None, description="this sample's own seed, derived from generation.seed")
+    seed: int | None = Field(None, description="this draw's own seed, derived from generation.seed, sample_id and "
+                                               "sample_index")
+    sample_index: int | None = Field(None, ge=0, description=(
+        "which draw of its sample lam3 generate made (0 … num_samples - 1; the draws of one sample share sample_id); "
+        "None: not a draw of lam3 generate (written by hand, imported, or by a LAM3 older than num_samples)"))
     timings: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
 

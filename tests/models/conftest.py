@@ -60,6 +60,43 @@ def loaded(model_config_for):
     return get
 
 
+@pytest.fixture(scope="module")
+def mllm_for(model_config_for):
+    """``mllm_for(config_path)``: a loaded wrapper per (arch, generation settings), so tests do not reload weights."""
+    from lam3.config import load_config
+    from lam3.models import load_mllm
+    from lam3.models.config import GenerateConfig
+
+    cache: dict[tuple[str, str], object] = {}
+
+    def get(config_path: Path):
+        cfg = load_config(config_path, GenerateConfig)
+        key = (cfg.model.architecture, cfg.generation.model_dump_json())
+        if key not in cache:
+            cache[key] = load_mllm(cfg.model, cfg.generation)
+        return cache[key]
+
+    return get
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The JSON lines of an output file."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def log_section(text: str, title: str) -> str:
+    """One ``### Run `NAME``` section of a daily log."""
+    start = text.index(title)
+    nxt = text.find("\n### Run", start + len(title))
+    return text[start:] if nxt < 0 else text[start:nxt]
+
+
+def log_rows(section: str) -> dict[str, list[str]]:
+    """The generation table of a daily-log section: setting -> [requested, used, flag]."""
+    return {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:5]]
+            for line in section.splitlines() if line.startswith("| ") and not line.startswith("| setting ")}
+
+
 def with_generation(mllm, **generation):
     """The same loaded weights with other decoding settings (no reload)."""
     from lam3.models import GenerationConfig

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from lam3.errors import UserError
 from lam3.manifest import read_manifest
-from lam3.models import load_mllm, sample_seed
-from lam3.models.config import GenerateConfig
-from lam3.config import load_config
+from lam3.models import sample_seed
 from lam3.pipeline.generate import generate_file
-from models.conftest import COMMITS, REPOS, with_generation
-
-
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def mllm_for(model_config_for):
-    """A loaded wrapper per (arch, generate-config) so pipeline tests do not reload weights."""
-    cache = {}
-
-    def get(config_path: Path):
-        cfg = load_config(config_path, GenerateConfig)
-        key = (cfg.model.architecture, cfg.generation.model_dump_json())
-        if key not in cache:
-            cache[key] = load_mllm(cfg.model, cfg.generation)
-        return cache[key]
-
-    return get
+from models.conftest import COMMITS, REPOS, log_rows, log_section, read_lines, with_generation
 
 
 @pytest.mark.parametrize("arch", ["llava", "idefics2"])
@@ -43,7 +20,7 @@ def test_records_carry_settings_seed_and_per_sample_errors(arch, bench, gen_yaml
     config = gen_yaml(arch)
     out = tmp_path / "run" / "response.jsonl"
     summary = generate_file(config, bench, out, mllm=mllm_for(config))
-    recs = {r["id"]: r for r in _lines(out)}
+    recs = {r["id"]: r for r in read_lines(out)}
     assert sorted(recs) == ["s1", "s2", "s3", "s4", "s5"]
     assert summary.quarantined == 1 and summary.errors == 1 and summary.generated == 4
     assert "image not found" in recs["s3"]["error"] and recs["s3"]["response"] == ""
@@ -71,13 +48,13 @@ def test_resume_and_batch_size_do_not_change_results(bench, gen_yaml, mllm_for, 
     generate_file(config, bench, whole, mllm=mllm, batch_size=4)
     part = tmp_path / "b" / "response.jsonl"
     first = generate_file(config, bench, part, mllm=mllm, batch_size=1, limit=2)
-    assert first.generated == 2 and len(_lines(part)) == 2
+    assert first.generated == 2 and len(read_lines(part)) == 2
     second = generate_file(config, bench, part, mllm=mllm, batch_size=3)
     assert second.skipped == 2 and second.generated + second.errors == 3
-    texts = lambda p: {r["id"]: r["response"] for r in _lines(p)}  # noqa: E731
+    texts = lambda p: {r["id"]: r["response"] for r in read_lines(p)}  # noqa: E731
     assert texts(part) == texts(whole)  # sampled, yet identical across batch size and resume
     again = generate_file(config, bench, part, mllm=mllm)
-    assert again.generated == 0 and again.skipped == 5 and len(_lines(part)) == 5
+    assert again.generated == 0 and again.skipped == 5 and len(read_lines(part)) == 5
 
 
 def test_retry_errors_redoes_only_failed_samples(bench, gen_yaml, mllm_for, tmp_path):
@@ -89,7 +66,7 @@ def test_retry_errors_redoes_only_failed_samples(bench, gen_yaml, mllm_for, tmp_
     Image.new("RGB", (32, 32), (0, 0, 255)).save(bench / "images" / "missing.png")
     summary = generate_file(config, bench, out, mllm=mllm_for(config), retry_errors=True)
     assert summary.retried == 1 and summary.generated == 1 and summary.skipped == 4
-    assert all(r["error"] is None for r in _lines(out))
+    assert all(r["error"] is None for r in read_lines(out))
 
 
 def test_out_of_memory_halves_the_batch(bench, gen_yaml, mllm_for, tmp_path, monkeypatch):
@@ -114,7 +91,7 @@ def test_out_of_memory_halves_the_batch(bench, gen_yaml, mllm_for, tmp_path, mon
     assert summary.oom_halvings == 2 and summary.batch_size == 1 and summary.generated == 4
     assert sizes[:3] == [3, 2, 1]  # first chunk: 4 samples, one with a missing image
     assert max(sizes[3:]) == 1  # the smaller size is kept for the rest of the run
-    assert {r["id"]: r["response"] for r in _lines(out)} == {r["id"]: r["response"] for r in _lines(reference)}
+    assert {r["id"]: r["response"] for r in read_lines(out)} == {r["id"]: r["response"] for r in read_lines(reference)}
 
 
 def test_a_failing_sample_is_isolated(bench, gen_yaml, mllm_for, tmp_path, monkeypatch):
@@ -130,7 +107,7 @@ def test_a_failing_sample_is_isolated(bench, gen_yaml, mllm_for, tmp_path, monke
     monkeypatch.setattr(mllm, "generate", fail_on_weapon)
     out = tmp_path / "iso" / "response.jsonl"
     summary = generate_file(config, bench, out, mllm=mllm)
-    recs = {r["id"]: r for r in _lines(out)}
+    recs = {r["id"]: r for r in read_lines(out)}
     assert recs["s2"]["error"] == "RuntimeError: boom"
     assert all(recs[s]["error"] is None and recs[s]["response"] for s in ("s1", "s4", "s5"))
     assert summary.errors == 2  # s2 (model) and s3 (missing image)
@@ -148,7 +125,7 @@ def test_attack_image_replaces_every_image(bench, gen_yaml, mllm_for, tmp_path, 
     monkeypatch.setattr(mllm, "generate", lambda reqs: (seen.extend(reqs), real(reqs))[1])
     out = tmp_path / "att" / "response.jsonl"
     summary = generate_file(config, bench, out, mllm=mllm, attack_image=adv, attack_name="pgd-eps8")
-    recs = _lines(out)
+    recs = read_lines(out)
     assert summary.generated == 5  # s3's missing image is replaced too
     assert {r["id"] for r in recs} == {f"s{i}@pgd-eps8" for i in range(1, 6)}
     assert all(r["attack"] == "pgd-eps8" and r["images"] == [str(adv)] for r in recs)
@@ -180,7 +157,7 @@ def test_cli_generate_end_to_end_and_resume(bench, gen_yaml, mllm_for, tmp_path)
            "--out", str(out), "--batch-size", "3"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    recs = _lines(out)
+    recs = read_lines(out)
     assert [r["id"] for r in recs] == ["s1", "s2", "s3", "s4", "s5"]
     assert "image not found" in recs[2]["error"] and recs[3]["response"]
     assert "quarantined" in done.stderr and "image not found" in done.stderr
@@ -190,12 +167,6 @@ def test_cli_generate_end_to_end_and_resume(bench, gen_yaml, mllm_for, tmp_path)
                           "--bench", str(bench), "--out", str(tmp_path / "x.jsonl")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "do_sample is false" in bad.stderr and "gen_llava.yaml:" in bad.stderr
-
-
-def _section(text: str, title: str) -> str:
-    start = text.index(title)
-    nxt = text.find("\n### Run", start + len(title))
-    return text[start:] if nxt < 0 else text[start:nxt]
 
 
 def test_daily_log_of_real_generate_runs_flags_only_what_was_not_applied(bench, gen_yaml, mllm_for, tmp_path):
@@ -229,11 +200,9 @@ def test_daily_log_of_real_generate_runs_flags_only_what_was_not_applied(bench, 
     assert log.returncode == 0, log.stderr
     text = (tmp_path / "logs" / f"{day.replace('-', '')}.md").read_text()
     params = text[text.index("## Parameters"):text.index("## Observations")]
-    rows = lambda run: {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:5]]  # noqa: E731
-                        for line in _section(params, f"### Run `{run}`").splitlines()[1:]
-                        if line.startswith("| ") and not line.startswith("| setting ")}
+    rows = lambda run: log_rows(log_section(params, f"### Run `{run}`"))  # noqa: E731
     for run in ("sampled", "greedy"):
-        assert "⚠" not in _section(params, f"### Run `{run}`"), _section(params, f"### Run `{run}`")
+        assert "⚠" not in log_section(params, f"### Run `{run}`"), log_section(params, f"### Run `{run}`")
     assert rows("sampled")["seed"] == ["7", "7", ""] and rows("sampled")["temperature"] == ["0.7", "0.7", ""]
     assert rows("greedy")["seed"] == ["3", "3", ""] and rows("greedy")["do_sample"] == ["false", "false", ""]
     assert not {"temperature", "top_p", "top_k"} & set(rows("greedy"))  # greedy: they do not apply

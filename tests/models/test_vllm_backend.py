@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from lam3.errors import ConfigError, DependencyError
-from lam3.models import GenerationConfig, ModelConfig, load_mllm, wrapper_class
+from lam3.models import GenerationConfig, ModelConfig, load_mllm, sample_seed, wrapper_class
 from lam3.models.vllm_backend import VllmLlava, vllm_available
 
 
@@ -44,7 +44,7 @@ def test_missing_vllm_is_a_dependency_error():
 def test_vllm_generates_with_per_request_seeds(tiny_dir):
     from PIL import Image
 
-    from lam3.models import Request, sample_seed
+    from lam3.models import Request
     from tiny.llava import build_tiny_llava
 
     path = build_tiny_llava(tiny_dir / "vllm-llava")
@@ -52,8 +52,25 @@ def test_vllm_generates_with_per_request_seeds(tiny_dir):
                       quantization=False)
     mllm = load_mllm(cfg, GenerationConfig(max_new_tokens=8, min_new_tokens=4, temperature=1.0), backend="vllm")
     img = Image.new("RGB", (32, 32), (200, 0, 0))
-    reqs = [Request(f"s{i}", "describe this image", [img], sample_seed(42, f"s{i}")) for i in range(4)]
+    # two samples x three draws, each draw one request with its own seed (num_samples: 3)
+    reqs = [Request(f"s{i}", "describe this image", [img], sample_seed(42, f"s{i}", j)) for i in range(2)
+            for j in range(3)]
     batched = mllm.generate(reqs)
     assert all(o.new_tokens >= 4 for o in batched)
     assert [o.text for o in batched] == [mllm.generate([r])[0].text for r in reqs]
+    assert len({o.text for o in batched[:3]}) > 1  # the draws of one sample differ
     assert importlib.util.find_spec("vllm") is not None
+
+
+def test_each_draw_is_one_request_with_its_own_seed():
+    """What vLLM receives per request, built without vLLM: sampling seeds the draw; greedy has no seed."""
+    cfg = ModelConfig(architecture="llava", model_id="llava-hf/llava-1.5-7b-hf", quantization=False)
+    sampled = VllmLlava(cfg, GenerationConfig(num_samples=3, temperature=0.7, top_k=5), llm=None, load_record={})
+    seeds = [sample_seed(42, "s1", j) for j in range(3)]
+    assert [sampled.sampling_kwargs(s) for s in seeds] == [
+        {"max_tokens": 256, "min_tokens": 64, "repetition_penalty": 1.0, "temperature": 0.7, "top_p": 0.95,
+         "top_k": 5, "seed": s} for s in seeds]
+    greedy = VllmLlava(cfg, GenerationConfig(preset="jailbreakbench"), llm=None, load_record={})
+    assert greedy.sampling_kwargs(seeds[0]) == {"max_tokens": 150, "min_tokens": 0, "repetition_penalty": 1.0,
+                                                "temperature": 0.0}
+    assert greedy.settings()["preset"] == "jailbreakbench" and greedy.settings()["sampler"] == "greedy"

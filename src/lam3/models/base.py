@@ -40,7 +40,11 @@ from lam3.models.config import GenerationConfig, ModelConfig
 
 @dataclass
 class Request:
-    """One prompt to answer: its images (PIL), and the per-sample seed that makes sampling reproducible."""
+    """One prompt to answer: its images (PIL), and the seed of this draw that makes sampling reproducible.
+
+    ``num_samples: k`` sends k requests per sample, one per draw ``j``, with the same prompt and
+    images and ``seed = sample_seed(global_seed, sample_id, j)``.
+    """
 
     sample_id: str
     prompt: str

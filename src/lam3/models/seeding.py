@@ -10,12 +10,13 @@ config — or (b) doing the sampling step ourselves. We do (b):
 :class:`PerSampleSampler` is a ``LogitsProcessor`` that runs last (HF appends custom
 processors after its own, and ``generate`` is called with ``do_sample=False`` so no HF
 warper or sampler runs after it). It applies HF's own temperature / top-k / top-p warpers,
-draws one token per row from that row's own ``torch.Generator`` (seeded with the sample's
-seed), and returns scores where only the drawn token is finite; greedy selection then
+draws one token per row from that row's own ``torch.Generator`` (seeded with the seed of that
+row's draw, :func:`sample_seed`), and returns scores where only the drawn token is finite; greedy selection then
 picks exactly that token. HF's processors that also apply to greedy decoding
 (``min_new_tokens``, ``repetition_penalty``) run before it, as they would before sampling.
 Each row consumes exactly one uniform draw per step from its own generator, so what a
-sample gets is a function of (its inputs, its seed) only. The generators live on the CPU
+sample gets is a function of (its inputs, its seed) only. ``num_samples: k`` puts the k draws of a
+sample in the batch as k rows with the same inputs and k seeds. The generators live on the CPU
 (the step's probabilities are copied there, B x vocab floats) so a seed means the same draws
 on any device.
 """
@@ -29,9 +30,18 @@ from typing import Any
 SEED_BITS = 63
 
 
-def sample_seed(global_seed: int, sample_id: str) -> int:
-    """The seed of one sample: sha256 of ``f"{global_seed}:{sample_id}"``, 63 bits (fits torch and JSON ints)."""
-    digest = hashlib.sha256(f"{global_seed}:{sample_id}".encode("utf-8")).digest()
+def sample_seed(global_seed: int, sample_id: str, index: int = 0) -> int:
+    """The seed of draw ``index`` of one sample, 63 bits (fits torch and JSON ints).
+
+    Draw 0 is sha256 of ``f"{global_seed}:{sample_id}"`` (the seed of the only draw before
+    ``num_samples`` existed, so those outputs are unchanged); draw ``j > 0`` is sha256 of
+    ``f"{global_seed}:{sample_id}:{j}"``. A seed depends on nothing else (not on batch size,
+    order, ``num_samples`` or where a resumed run restarts).
+    """
+    if index < 0:
+        raise ValueError(f"draw index must be >= 0, got {index}")
+    key = f"{global_seed}:{sample_id}" if index == 0 else f"{global_seed}:{sample_id}:{index}"
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") >> (64 - SEED_BITS)
 
 

@@ -7,8 +7,11 @@ vLLM's documented API — ``LLM(model=, revision=, tokenizer_revision=, dtype=, 
 download_dir=)`` and per-request ``SamplingParams(max_tokens=, min_tokens=, temperature=, top_p=,
 top_k=, repetition_penalty=, seed=)`` — and settings vLLM cannot honour (bitsandbytes details,
 ``device_map``, ``attn_implementation``) are rejected when the config is validated
-(:class:`lam3.models.config.GenerateConfig`). Sampling is seeded per request with the sample's
-own seed, so as with HF the output of a sample does not depend on its batch.
+(:class:`lam3.models.config.GenerateConfig`). Sampling is seeded per request with the seed of
+that draw, so as with HF the output of a sample does not depend on its batch. ``num_samples: k``
+sends k requests per sample, each with its own seed (``sample_seed(seed, sample_id, j)``);
+vLLM's ``n`` is not used, because its n sequences share one request seed, so sequence j would
+neither have the seed of draw j nor stay the same when n changes.
 """
 
 from __future__ import annotations
@@ -84,17 +87,20 @@ class VllmLlava:
     def build_prompt(self, prompt: str, n_images: int = 1) -> str:
         return PROMPT_TEMPLATE.format(images=f"{self.image_token}\n" * n_images, prompt=prompt)
 
+    def sampling_kwargs(self, seed: int) -> dict[str, Any]:
+        """One request's ``SamplingParams`` arguments: greedy is temperature 0 (vLLM's convention), no seed."""
+        g = self.generation
+        common = {"max_tokens": g.max_new_tokens, "min_tokens": g.min_new_tokens,
+                  "repetition_penalty": g.repetition_penalty}
+        if g.do_sample:
+            return {**common, "temperature": g.temperature, "top_p": g.top_p, "top_k": g.top_k if g.top_k else -1,
+                    "seed": seed}
+        return {**common, "temperature": 0.0}
+
     def sampling_params(self, seed: int) -> Any:
-        """One request's ``SamplingParams``: greedy is temperature 0 (vLLM's convention)."""
         from vllm import SamplingParams
 
-        g = self.generation
-        if g.do_sample:
-            return SamplingParams(max_tokens=g.max_new_tokens, min_tokens=g.min_new_tokens, temperature=g.temperature,
-                                  top_p=g.top_p, top_k=g.top_k if g.top_k else -1,
-                                  repetition_penalty=g.repetition_penalty, seed=seed)
-        return SamplingParams(max_tokens=g.max_new_tokens, min_tokens=g.min_new_tokens, temperature=0.0,
-                              repetition_penalty=g.repetition_penalty)
+        return SamplingParams(**self.sampling_kwargs(seed))
 
     def generate(self, requests: Sequence[Request]) -> list[Output]:
         prompts = []

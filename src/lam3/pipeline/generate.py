@@ -3,20 +3,24 @@
 - samples are ``lam3.records.Sample`` lines in ``BENCH/samples.jsonl``; image paths are relative
   to ``BENCH``; bad lines go to the quarantine file, the run goes on;
 - each response records the settings actually used (``generation``), the model id, the
-  revision loaded and the sample's own seed (``sha256(f"{seed}:{sample_id}")``), so a result
-  does not depend on batch size, order or where a resumed run restarted;
+  revision loaded and the seed of its draw (``sample_seed(seed, sample_id, j)``; draw 0 is
+  ``sha256(f"{seed}:{sample_id}")``), so a result does not depend on batch size, order or where a
+  resumed run restarted;
+- ``num_samples: k`` writes k responses per sample, draw ``j`` as ``{id}#{j}`` with
+  ``sample_index = j`` (k = 1: the id is the sample's and ``sample_index`` is 0, as before);
 - rerunning the same command skips response ids already written; ``retry_errors`` redoes
   the errored ones; resuming with different model/decoding settings is refused;
 - an out-of-memory batch is halved and retried (and the smaller size kept); any other
   failure is narrowed down to the sample that caused it, which gets ``error`` set;
 - ``attack_image`` replaces every sample's images by one (adversarial) image, recorded as
-  ``attack=attack_name``; the response id becomes ``{sample_id}@{attack_name}``.
+  ``attack=attack_name``; the response id becomes ``{sample_id}@{attack_name}`` (``…#{j}`` for
+  draw j when ``num_samples > 1``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -52,9 +56,23 @@ class GenerateSummary(StageSummary):
                 "new_tokens": self.new_tokens}
 
 
-def response_id(sample_id: str, attack: str = CLEAN) -> str:
-    """A response's id: the sample id, suffixed with ``@attack`` for attacked runs."""
-    return sample_id if attack == CLEAN else f"{sample_id}@{attack}"
+def response_id(sample_id: str, attack: str = CLEAN, draw: int | None = None) -> str:
+    """A response's id: the sample id, ``@attack`` for attacked runs, ``#draw`` when num_samples > 1.
+
+    ``s1``, ``s1@pgd`` (k = 1, as before ``num_samples`` existed); ``s1#0`` … ``s1#3``,
+    ``s1@pgd#0`` … (k = 4). The draw is the part after the last ``#``; ``sample_id`` and
+    ``sample_index`` are recorded apart, so nothing needs to parse an id.
+    """
+    base = sample_id if attack == CLEAN else f"{sample_id}@{attack}"
+    return base if draw is None else f"{base}#{draw}"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Draw ``index`` of ``sample``: what becomes one response."""
+
+    sample: Sample
+    index: int
 
 
 def bench_samples_path(bench: str | Path) -> tuple[Path, Path]:
@@ -81,16 +99,44 @@ def load_image(path: Path) -> Any:
         raise ValueError(f"unreadable image {path}: {exc}") from None
 
 
+UNCHANGED_WHEN_DEFAULT = {"preset": None, "num_samples": 1, "allow_identical_samples": False}
+"""Generation keys added with ``num_samples`` and presets: left out of the resume settings at these values, so
+an output written before they existed still resumes (its responses are what these values produce)."""
+
+
 def _settings(config: GenerateConfig, attack: str, attack_sha: str | None) -> dict[str, Any]:
     """What must not change between a run and its resume (batch size may)."""
+    generation = {k: v for k, v in config.generation.model_dump(mode="json").items()
+                  if k not in UNCHANGED_WHEN_DEFAULT or v != UNCHANGED_WHEN_DEFAULT[k]}
     return {"backend": config.backend, "model": config.model.model_dump(mode="json"),
-            "generation": config.generation.model_dump(mode="json"), "attack": attack,
-            "attack_image_sha256": attack_sha}
+            "generation": generation, "attack": attack, "attack_image_sha256": attack_sha}
 
 
 def requested_settings(config: GenerateConfig) -> GenerationSettings:
     """The generation settings ``config`` asks for, in the model every response records what it applied."""
-    return GenerationSettings(backend=config.backend, **config.generation.model_dump())
+    return GenerationSettings(backend=config.backend,
+                              **config.generation.model_dump(exclude={"allow_identical_samples"}))
+
+
+def pending_draws(stage: Stage, samples: Iterable[tuple[int, Sample]], source: Path, attack: str,
+                  num_samples: int) -> Iterator[Draw]:
+    """The draws still to do, sample by sample.
+
+    The stage quarantines a repeated sample id and skips a sample whose k = 1 id is written; a
+    k > 1 output never holds that id (resuming with another ``num_samples`` is refused), so with
+    k > 1 each draw already written is skipped here, and counted as skipped.
+    """
+    assert stage.writer is not None, "open the stage first"
+    for _, sample in stage.pending(samples, source=source, key=lambda s: s.id,
+                                   out_id=lambda sid: response_id(sid, attack)):
+        if num_samples == 1:
+            yield Draw(sample, 0)
+            continue
+        for j in range(num_samples):
+            if response_id(sample.id, attack, j) in stage.writer:
+                stage.summary.skipped += 1
+            else:
+                yield Draw(sample, j)
 
 
 class _Runner:
@@ -186,8 +232,8 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     with stage:
         try:
             samples = iter_records(samples_path, Sample, quarantine=stage.quarantine)
-            todo = [s for _, s in islice(stage.pending(samples, source=samples_path, key=lambda s: s.id,
-                                                       out_id=lambda sid: response_id(sid, attack)), limit)]
+            todo = list(islice(pending_draws(stage, samples, samples_path, attack,
+                                             config.generation.num_samples), limit))
             if todo:
                 if mllm is None:
                     from lam3.models import load_mllm
@@ -204,31 +250,40 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     return summary
 
 
-def _generate(mllm: Any, config: GenerateConfig, todo: list[Sample], bench_dir: Path, stage: Stage,
+def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], bench_dir: Path, stage: Stage,
               summary: GenerateSummary, attack: str, attack_image: str | Path | None, attack_img: Any,
               progress: Callable[[int, int], None] | None) -> None:
     runner = _Runner(mllm, config.batch_size, summary)
-    settings = GenerationSettings.model_validate(mllm.settings())
+    k = config.generation.num_samples
+    # the pipeline makes the k draws: what it applied is recorded beside what the model applied
+    settings = GenerationSettings.model_validate({**mllm.settings(), "num_samples": k})
     seed = config.generation.seed
     done = 0
-    # write in chunks of the configured batch size: each chunk is durable once written
+    # write in chunks of the configured batch size (in draws): each chunk is durable once written
     for start in range(0, len(todo), config.batch_size):
         chunk = todo[start:start + config.batch_size]
         records: dict[int, dict[str, Any]] = {}
         requests: list[Request] = []
         slots: list[int] = []
-        for i, sample in enumerate(chunk):
+        loaded: dict[str, list[Any] | str] = {}  # sample id -> its images, or why they failed (once per chunk)
+        for i, draw in enumerate(chunk):
+            sample = draw.sample
             images_recorded = [str(attack_image)] if attack_img is not None else list(sample.images)
-            base = dict(id=response_id(sample.id, attack), sample_id=sample.id, prompt=sample.prompt,
+            base = dict(id=response_id(sample.id, attack, draw.index if k > 1 else None), sample_id=sample.id,
+                        sample_index=draw.index, prompt=sample.prompt,
                         images=images_recorded, category=sample.category, behavior=sample.behavior,
                         behavior_id=sample.behavior_id, context=sample.context, attack=attack,
                         model_id=config.model.model_id, model_revision=mllm.model_revision,
-                        generation=settings, seed=sample_seed(seed, sample.id))
-            try:
-                images = [attack_img] if attack_img is not None else \
-                    [load_image(_resolve(bench_dir, rel)) for rel in sample.images]
-            except ValueError as exc:
-                records[i] = {**base, "error": str(exc)}
+                        generation=settings, seed=sample_seed(seed, sample.id, draw.index))
+            if sample.id not in loaded:
+                try:
+                    loaded[sample.id] = [attack_img] if attack_img is not None else \
+                        [load_image(_resolve(bench_dir, rel)) for rel in sample.images]
+                except ValueError as exc:
+                    loaded[sample.id] = str(exc)
+            images = loaded[sample.id]
+            if isinstance(images, str):
+                records[i] = {**base, "error": images}
                 continue
             requests.append(Request(sample.id, sample.prompt, images, base["seed"]))
             records[i] = base

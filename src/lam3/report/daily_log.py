@@ -19,7 +19,9 @@ from pydantic import Field
 from lam3.config import StrictModel, load_config
 from lam3.errors import UserError
 from lam3.manifest import Manifest, now
+from lam3.models.config import PRESETS
 from lam3.pipeline.rundir import find_runs
+from lam3.records import GenerationSettings
 from lam3.report import render_template
 from lam3.report.runs import RunData, agreement_rows, fused_agreement, fused_asr, kappa_matrices, load_run
 from lam3.store import atomic_write
@@ -67,6 +69,17 @@ def _mean(row: Any, metric: str) -> str:
     return "—" if m is None else f"{m:.3f}"
 
 
+def _preset(data: RunData) -> str | None:
+    """The generation preset the generate stage asked for, with what it means (None: no generate stage)."""
+    requested = data.requested_generation()
+    if requested is None:
+        return None
+    if requested.preset is None:
+        return "none (the decoding settings are the generate config's own)"
+    known = PRESETS.get(requested.preset)
+    return f"`{requested.preset}`" + (f" ({known.summary})" if known else "")
+
+
 def _run_context(data: RunData) -> dict[str, Any]:
     m = data.manifest
     eval_stages = []
@@ -91,7 +104,9 @@ def _run_context(data: RunData) -> dict[str, Any]:
                         for n, row in zip(names, matrix)]}
               for title, names, matrix in kappa_matrices(agreement)]
     return {"name": data.name, "responses": data.responses, "judges": data.judges,
-            "generation": data.generation_table(), "eval_stages": eval_stages, "groups": groups,
+            "generation": data.generation_table(), "preset": _preset(data),
+            "num_samples": (data.requested_generation() or GenerationSettings()).num_samples,
+            "eval_stages": eval_stages, "groups": groups,
             "kappas": kappas, "asr": asr, "asr_note": asr_note,
             "agreement_rows": agreement_rows(agreement), "agreement_note": agreement_note,
             "git": m.git.model_dump(), "updated": m.updated or "—"}
