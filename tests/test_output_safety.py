@@ -25,7 +25,7 @@ import pytest
 from test_score_cli import CONFIG, comparable, lam3, make_input
 
 FAULTS = Path(__file__).parent / "faults"
-N = 8000
+N = 4000
 
 
 @pytest.fixture(scope="module")
