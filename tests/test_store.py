@@ -91,7 +91,7 @@ def test_writer_drop_rewrites_atomically(tmp_path):
     with JsonlWriter(out, drop=lambda r: r["err"] is not None) as w:
         assert w.dropped == 1 and "b" not in w and "c" in w
     assert [r["id"] for r in lines(out)] == ["a", "c"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.jsonl.lock", "out.jsonl"]  # no temp file left
 
 
 def test_atomic_file_replaces_whole_or_not_at_all(tmp_path, monkeypatch):

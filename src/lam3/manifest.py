@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lam3.config import config_hash, dotted
 from lam3.errors import UserError
+from lam3.lock import OutputLock
 from lam3.records import GENERATION_KNOBS, GenerationSettings
 from lam3.secrets import redact_obj
 from lam3.store import write_json
@@ -194,21 +195,23 @@ def read_manifest(directory: str | Path) -> Manifest:
 def edit_manifest(directory: str | Path, change: Callable[[Manifest], None]) -> Path:
     """Read ``directory/manifest.json``, apply ``change``, refresh the provenance, write it atomically.
 
-    The one read-modify-write of a manifest: every stage, the pipeline and the attack go through here.
+    The one read-modify-write of a manifest: every stage, the pipeline and the attack go through here,
+    one at a time (the manifest's lock, :mod:`lam3.lock`, waited for up to a minute).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    manifest = read_manifest(directory)
-    manifest.created = manifest.created or now()
-    manifest.lam3_manifest_version = MANIFEST_VERSION
-    manifest.updated = now()
-    manifest.git = GitInfo(**git_info())
-    manifest.python = sys.version.split()[0]
-    manifest.platform = platform.platform()
-    manifest.packages = package_versions()
-    change(manifest)
     path = directory / MANIFEST
-    write_json(path, manifest.model_dump(mode="json"))
+    with OutputLock(path, wait=60):  # two stages of one run folder (say, two lam3 score) update it in turn
+        manifest = read_manifest(directory)
+        manifest.created = manifest.created or now()
+        manifest.lam3_manifest_version = MANIFEST_VERSION
+        manifest.updated = now()
+        manifest.git = GitInfo(**git_info())
+        manifest.python = sys.version.split()[0]
+        manifest.platform = platform.platform()
+        manifest.packages = package_versions()
+        change(manifest)
+        write_json(path, manifest.model_dump(mode="json"))
     return path
 
 

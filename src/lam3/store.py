@@ -18,6 +18,7 @@ two different ids colliding is about n²/2⁶⁵ (≈3·10⁻⁸ at 1 M).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,8 +34,16 @@ from pydantic import BaseModel, ValidationError
 
 from lam3.config import dotted
 from lam3.errors import UserError, location
+from lam3.lock import OutputLock
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def naming(exc: OSError, path: str | Path) -> OSError:
+    """``exc`` naming ``path`` (a failed write or fsync names no file), same errno and subclass."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 # --- id index ---------------------------------------------------------------------------------
@@ -59,8 +68,16 @@ class IdIndex:
         return self._db.execute("SELECT 1 FROM ids WHERE h=?", (_h64(key),)).fetchone() is not None
 
     def add(self, key: str) -> bool:
-        """Add ``key``; return False if it was already present."""
-        return self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (_h64(key),)).rowcount == 1
+        """Add ``key``; return False if it was already present. A full temporary folder is ENOSPC."""
+        try:
+            return self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (_h64(key),)).rowcount == 1
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc):
+                raise
+            import tempfile
+
+            raise OSError(errno.ENOSPC, "No space left on device (the temporary id index)",
+                          tempfile.gettempdir()) from None
 
     def close(self) -> None:
         self._db.close()
@@ -102,6 +119,9 @@ def atomic_file(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterat
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise naming(exc, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -148,20 +168,31 @@ class Quarantine:
 
     def add(self, bad: BadLine) -> None:
         self.count += 1
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
-        self._fh.write(json.dumps({"file": bad.file, "line": bad.line, "field": bad.field,
-                                   "reason": bad.reason, "raw": bad.raw}, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        try:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(json.dumps({"file": bad.file, "line": bad.line, "field": bad.field,
+                                       "reason": bad.reason, "raw": bad.raw}, ensure_ascii=False) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            raise naming(exc, self.path)
         if self.on_bad is not None:
             self.on_bad(bad)
 
     def close(self) -> None:
         if self._fh is not None:
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise naming(exc, self.path)
+            finally:
+                try:
+                    fh.close()
+                except OSError:
+                    pass  # the flush above already failed and said why
 
 
 def quarantine_path(out: str | Path) -> Path:
@@ -171,14 +202,17 @@ def quarantine_path(out: str | Path) -> Path:
 
 
 # --- reading --------------------------------------------------------------------------------------
-def count_lines(path: str | Path) -> int:
-    """Number of non-empty lines, counted in 1 MiB chunks (for progress bars)."""
+def count_lines(path: str | Path, *, complete: bool = False) -> int:
+    """Number of non-empty lines, counted in 1 MiB chunks (for progress bars).
+
+    ``complete``: only lines that end in a newline (a torn last line is not a record yet).
+    """
     n, last = 0, b"\n"
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             n += chunk.count(b"\n")
             last = chunk[-1:]
-    return n + (last != b"\n")
+    return n + (last != b"\n" and not complete)
 
 
 def iter_jsonl(path: str | Path, *, quarantine: Quarantine | None = None, id_field: str | None = "id",
@@ -283,30 +317,48 @@ class DuplicateIdError(UserError):
 
 
 class JsonlWriter:
-    """Append-only JSONL output that can be resumed.
+    """Append-only JSONL output that can be resumed, with one writer at a time.
 
-    On open, a torn tail is removed and the ids already present are indexed. With
-    ``drop=`` (a predicate on existing records) matching lines are removed first — this is
-    how errored records are retried: the file is rewritten to a temp file and atomically
+    On open, the output's lock is taken (:class:`lam3.lock.OutputLock`: another process writing
+    the same file is refused at once), a torn tail is removed and the ids already present are
+    indexed. With ``drop=`` (a predicate on existing records) matching lines are removed first —
+    this is how errored records are retried: the file is rewritten to a temp file and atomically
     renamed, so a crash during the rewrite leaves the old file intact.
+
+    Batches go straight to the file descriptor (no buffer that a later flush could write half of)
+    and are fsync'd. A write the file system refuses raises ``OSError`` naming the file; so does
+    finding, after a batch, that the path no longer leads to the file being written (deleted or
+    replaced by another program: what went into the old file is not in the output any more).
     """
 
     def __init__(self, path: str | Path, *, id_field: str = "id",
                  drop: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.path = Path(path)
         self.id_field = id_field
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.repaired_bytes = repair_tail(self.path)
-        self.dropped = self._rewrite_without(drop) if drop is not None and self.path.exists() else 0
+        self.lock = OutputLock(self.path).acquire()
+        self._fd: int | None = None
         self.ids = IdIndex()
-        self.existing = 0
-        if self.path.exists():
-            for lineno, obj in iter_jsonl(self.path, id_field=id_field):
-                if not self.ids.add(str(obj[id_field])):
-                    raise DuplicateIdError(f"duplicate id {obj[id_field]!r} in existing output",
-                                           path=self.path, line=lineno, field=id_field)
-                self.existing += 1
-        self._fh = open(self.path, "a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.repaired_bytes = repair_tail(self.path)
+            self.dropped = self._rewrite_without(drop) if drop is not None and self.path.exists() else 0
+            self.existing = 0
+            if self.path.exists():
+                for lineno, obj in iter_jsonl(self.path, id_field=id_field):
+                    if not self.ids.add(str(obj[id_field])):
+                        raise DuplicateIdError(f"duplicate id {obj[id_field]!r} in existing output",
+                                               path=self.path, line=lineno, field=id_field)
+                    self.existing += 1
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                               0o644)
+            self._inode = _inode(os.fstat(self._fd))
+        except OSError as exc:
+            self._abandon()
+            raise naming(exc, self.path)
+        except BaseException:
+            self._abandon()
+            raise
+        self.failed = False
 
     def _rewrite_without(self, drop: Callable[[dict[str, Any]], bool]) -> int:
         """Remove the lines ``drop`` matches, by an atomic rewrite (a crash leaves the old file intact)."""
@@ -325,7 +377,8 @@ class JsonlWriter:
         return str(record[self.id_field] if isinstance(record, dict) else getattr(record, self.id_field))
 
     def write_batch(self, records: Iterable[dict[str, Any] | BaseModel]) -> int:
-        """Append records and make them durable (flush + fsync). Refuses an id already written."""
+        """Append records and make them durable (fsync). Refuses an id already written."""
+        assert self._fd is not None and not self.failed, "the writer is closed or a write failed"
         lines = []
         for rec in records:
             rid = self.id_of(rec)
@@ -333,23 +386,56 @@ class JsonlWriter:
                 raise DuplicateIdError(f"duplicate id {rid!r}", path=self.path, field=self.id_field)
             lines.append(_dump(rec) + "\n")
         if lines:
-            self._fh.write("".join(lines))
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            try:
+                data = memoryview("".join(lines).encode("utf-8"))
+                while data:
+                    data = data[os.write(self._fd, data):]
+                os.fsync(self._fd)
+                self._check_still_there()
+            except OSError as exc:
+                self.failed = True  # a rerun cuts the torn line this may leave, and redoes its records
+                raise naming(exc, self.path)
         return len(lines)
 
+    def _check_still_there(self) -> None:
+        try:
+            now = _inode(os.stat(self.path))
+        except FileNotFoundError:
+            now = None
+        if now != self._inode:
+            raise OSError(errno.ENOENT, "the output was deleted or replaced while it was being written "
+                                        "(records written into the old file are not in it)", str(self.path))
+
+    def _abandon(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        self.ids.close()
+        self.lock.release()
+
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self.ids.close()
+        if self._fd is None:
+            return
+        try:
+            if not self.failed:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise naming(exc, self.path)
+        finally:
+            self._abandon()
 
     def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _inode(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any] | BaseModel]) -> int:

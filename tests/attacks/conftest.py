@@ -23,6 +23,13 @@ TARGETS = ["sure here is", "you are a stupid idiot", "this image shows a bad dog
 PROMPT = "describe this image"
 
 
+@pytest.fixture(autouse=True)
+def work_in_pytest_temp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attack reads its clean image and target corpus only inside the working folder (lam3.paths);
+    these tests keep theirs under pytest's temporary folder, so they run from there."""
+    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="package", autouse=True)
 def one_torch_thread():
     """Tiny models gain nothing from intra-op threads, and on a busy shared CPU OpenMP threads spin-wait

@@ -45,7 +45,9 @@ def test_kill_resume_then_generate_score_fuse(attack_models: dict, targets_file:
         objective=dict(attention_weight=1.0, terms=[dict(surface="lm", layers=[-1])]),
         checkpoint_every=4, output_dir=str(tmp_path / "killed"))))
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lam3", "attack", "--config", str(config)], cwd=REPO, env=ENV,
+    allow = ("--allow-image-root", str(targets_file.parent))  # the corpus lies outside the working folder (REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "lam3", "attack", "--config", str(config), *allow], cwd=REPO,
+                            env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not (killed / "checkpoint.pt").exists() and proc.poll() is None:
@@ -57,7 +59,7 @@ def test_kill_resume_then_generate_score_fuse(attack_models: dict, targets_file:
     assert not state.done and state.step % 4 == 0  # it really died mid-run, at a periodic checkpoint
     assert not (killed / "adv.png").exists()
 
-    resumed = _lam3("attack", "--config", str(config))
+    resumed = _lam3("attack", "--config", str(config), *allow)
     assert "resumed at step" in resumed.stdout
     whole = run_attack(load_attack_config(config, output_dir=tmp_path / "whole"), mllm=mllms["llava"])
     assert torch.equal(torch.load(killed / "adv.pt", weights_only=True),

@@ -49,7 +49,7 @@ def test_image_paths_outside_the_dataset_root_are_per_sample_errors(tmp_path):
     bad = quarantined(out)
     assert ids(out) == ["jbv-0", "jbv-4", "jbv-6"] and summary.quarantined == 4
     assert {b["field"] for b in bad.values()} == {"image_path"}
-    assert "leaves the dataset root" in bad[4]["reason"]
+    assert "'../outside.png' leads outside the dataset root" in bad[4]["reason"]
     assert bad[6]["reason"].startswith("absolute image path")
     assert "outside the dataset root" in bad[8]["reason"] and "symbolic link" in bad[8]["reason"]
     assert bad[12]["reason"].startswith("image not found")

@@ -11,7 +11,7 @@ Rerunning the same command continues from the checkpoint; a finished attack is n
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from lam3.attacks.preprocess import build_pipeline, resized_clean_image, to_pil
 from lam3.config import load_config
 from lam3.errors import UserError
 from lam3.manifest import read_manifest, sha256_file, update_manifest
+from lam3.paths import ImagePathError, ImageRoots
 from lam3.store import write_jsonl
 
 STAGE = "attack"
@@ -75,6 +76,20 @@ def load_attack_config(path: str | Path, *, output_dir: str | Path | None = None
         except ValidationError as exc:
             raise validation_error(exc, path) from None
     return config
+
+
+def _check_inputs_inside(config: AttackConfig, allow: Sequence[str | Path]) -> None:
+    """A shared attack config must not pick any readable file: the clean image is copied into the
+    run (``clean.png``), which is packed and pushed. Paths stay inside the working folder (:mod:`lam3.paths`)."""
+    for field_name, path, what in (("targets", config.targets, "target corpus"), ("image", config.image, "image")):
+        if path is None:
+            continue
+        roots = ImageRoots.at(Path.cwd(), allow=allow, name="working folder", what=what)
+        try:
+            roots.resolve(str(path), field=field_name)
+        except ImagePathError as exc:
+            if not exc.missing:  # a missing file gets the reader's own message
+                raise UserError(str(exc)) from None
 
 
 def _source_image(config: AttackConfig, image_processor: Any) -> Any:
@@ -140,15 +155,17 @@ class _Frozen:
 
 
 def run_attack(config: AttackConfig | str | Path, *, progress: Callable[[int, int], None] | None = None,
-               mllm: Any = None) -> AttackSummary:
+               mllm: Any = None, allow_image_roots: Sequence[str | Path] = ()) -> AttackSummary:
     """Run (or continue) the attack described by ``config``; see the module docstring for outputs.
 
-    ``mllm`` lets a caller reuse a loaded wrapper (it must be the config's model).
+    ``mllm`` lets a caller reuse a loaded wrapper (it must be the config's model). The clean image
+    and the target corpus are read only inside the working folder and ``allow_image_roots``.
     """
     import torch
 
     if not isinstance(config, AttackConfig):
         config = load_attack_config(config)
+    _check_inputs_inside(config, allow_image_roots)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config.pgd

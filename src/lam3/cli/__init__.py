@@ -2,7 +2,9 @@
 
 Command modules attach themselves to :data:`app`; this package imports them.
 User errors (:class:`lam3.errors.UserError`) print one line and exit non-zero
-without a traceback; Ctrl-C says how to resume.
+without a traceback (exit codes: :mod:`lam3.errors`); a storage error (disk full,
+permission denied, read-only file system, a file vanished) also prints the command
+that resumes; Ctrl-C says how to resume.
 """
 
 from __future__ import annotations
@@ -29,15 +31,30 @@ for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
 
+def rerun_command(argv: list[str] | None = None) -> str:
+    """The command that resumes this run, shell-quoted: the same arguments, less ``--overwrite``
+    (which would throw away what is already safely written)."""
+    import shlex
+
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--overwrite"]
+    return shlex.join(["lam3", *args])
+
+
 def main() -> None:
     from rich.markup import escape
 
-    from lam3.errors import UserError
+    from lam3.errors import StorageError, UserError, is_storage_error, storage_error
 
     try:
-        app()
+        try:
+            app()
+        except OSError as exc:  # a storage error outside a stage: the file and the fix, no traceback
+            if not is_storage_error(exc):
+                raise
+            raise storage_error(exc) from exc
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        line = f"{exc}: {rerun_command()}" if isinstance(exc, StorageError) else str(exc)
+        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: outputs written so far are complete; "

@@ -21,6 +21,9 @@ def attack(
     out: Path = typer.Option(None, "--out", "-o", help="Output directory (overrides output_dir)."),
     steps: int = typer.Option(None, "--steps", min=1, help="Steps per restart (overrides pgd.steps)."),
     seed: int = typer.Option(None, "--seed", min=0, help="Seed (overrides seed)."),
+    allow_image_root: list[Path] = typer.Option(
+        [], "--allow-image-root", help="Also read the clean image / target corpus inside this folder (repeatable); "
+                                       "by default only inside the working folder."),
 ) -> None:
     """PGD on the image against a target corpus, with the cross-attention objective.
 
@@ -30,7 +33,7 @@ def attack(
 
     cfg = load_attack_config(config, output_dir=out, steps=steps, seed=seed)
     with progress_bar(f"attack {cfg.name}", total=cfg.pgd.steps * cfg.pgd.restarts) as update:
-        summary = run_attack(cfg, progress=update)
+        summary = run_attack(cfg, progress=update, allow_image_roots=allow_image_root)
     table = Table(title=f"lam3 attack {summary.name} → {summary.output_dir}")
     for col in ("", "target loss", *(k for k in summary.adversarial if k != "target_loss")):
         table.add_column(col)

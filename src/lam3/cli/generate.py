@@ -22,6 +22,9 @@ def generate(
     attack_image: Path = typer.Option(None, "--attack-image", help="Replace every sample's image by this image."),
     attack_name: str = typer.Option(None, "--attack-name", help="Name recorded as `attack` (with --attack-image)."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo responses that have an error."),
+    allow_image_root: list[Path] = typer.Option(
+        [], "--allow-image-root", help="Also read sample images inside this folder (repeatable); by default an "
+                                       "image outside the benchmark folder is that sample's error."),
 ) -> None:
     """Answer every benchmark sample with the configured MLLM. Rerun the same command to resume."""
     from lam3.pipeline.generate import generate_file
@@ -29,7 +32,7 @@ def generate(
     with progress_bar(f"generating → {out.name}") as update:
         summary = generate_file(config, bench, out, limit=limit, batch_size=batch_size, attack_image=attack_image,
                                 attack_name=attack_name, retry_errors=retry_errors, progress=update,
-                                on_bad=report_bad_line)
+                                on_bad=report_bad_line, allow_image_roots=allow_image_root)
     table = Table(title=f"lam3 generate → {out}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")

@@ -20,13 +20,16 @@ def score(
     text_field: str = typer.Option(None, "--text-field", help="Field holding the text to judge (overrides config)."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo records whose judgement errored."),
     limit: int = typer.Option(None, "--limit", help="Score at most this many new records."),
+    allow_image_root: list[Path] = typer.Option(
+        [], "--allow-image-root", help="Also let judges read (and send) images inside this folder (repeatable); by "
+                                       "default only inside INPUT's folder or the judge's image_root."),
 ) -> None:
     """Score INPUT with the judges in CONFIG. Rerun the same command to resume after a crash."""
     from lam3.pipeline.score import score_file
 
     with progress_bar(f"scoring {input.name}") as update:
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
-                             progress=update, on_bad=report_bad_line)
+                             progress=update, on_bad=report_bad_line, allow_image_roots=allow_image_root)
     table = Table(title=f"lam3 score → {out}", show_header=True)
     for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "s"):
         table.add_column(col)

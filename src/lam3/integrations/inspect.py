@@ -25,7 +25,7 @@ the scorer is built.
 What judges see: ``text`` = ``output.completion``, ``prompt`` = the input text, ``behavior`` =
 ``metadata["behavior"]`` else the target text, ``context`` = ``metadata["context"]``; images of the
 input (Inspect inlines them as ``data:`` URIs) are written once to a temporary folder so vision
-judges can open them. Judges run one sample at a time in a worker thread, one at a time (judges
+judges can open them; a file the task names is read only inside the working folder (:mod:`lam3.paths`). Judges run one sample at a time in a worker thread, one at a time (judges
 are not required to be thread-safe), so the event loop keeps running other samples' generations.
 """
 
@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 from lam3.fusion.ensemble import EnsembleError, RecordError
 from lam3.integrations.inspect_log import behavior_of, user_text_and_images
 from lam3.judges.base import ScoreInput
+from lam3.paths import ImageRoots
 from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
 from lam3.pipeline.review import load_reviews
 from lam3.pipeline.score import judge_batch, load_judges, load_score_config
@@ -113,6 +114,8 @@ def lam3_scorer(config: str = "configs/offline.yaml", ensemble: str | None = Non
     load_judges(judges, config)
     lock = threading.Lock()
     images_dir = tempfile.TemporaryDirectory(prefix="lam3-inspect-images-")
+    # judges read an image file the task names inside the working folder, and the decoded inline ones
+    roots = ImageRoots.at(Path.cwd(), allow=[images_dir.name], name="working folder")
 
     def run(item: ScoreInput) -> tuple[dict[str, Judgement], FusedResult | None]:
         with lock:
@@ -127,7 +130,7 @@ def lam3_scorer(config: str = "configs/offline.yaml", ensemble: str | None = Non
         sid = f"{state.sample_id}#{state.epoch}"
         item = ScoreInput(id=sid, text=text, prompt=prompt or state.input_text, images=images,
                           record={"id": sid, "metadata": metadata}, behavior=behavior_of(metadata, target.target),
-                          context=metadata.get("context"))
+                          context=metadata.get("context"), image_roots=roots)
         judgements, fused = await anyio.to_thread.run_sync(run, item)
         if fused is None:
             value = {k: _headline(j) for k, j in judgements.items()}

@@ -13,11 +13,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from lam3.config import StrictModel
+from lam3.paths import ImagePathError, ImageRoots
 from lam3.records import Metric, Judgement
 
 
@@ -26,7 +28,9 @@ class ScoreInput:
     """What a judge sees of one record: the response to judge and what it answered.
 
     ``behavior`` is what the attacker asked for in plain words (a jailbreak-success judge
-    compares the response with it); ``prompt`` is the attack prompt the model saw.
+    compares the response with it); ``prompt`` is the attack prompt the model saw. A judge that
+    reads an image gets its path from :meth:`image_path`, never from ``images`` directly: the
+    record may come from a stranger, and the path must stay inside ``image_roots``.
     """
 
     id: str
@@ -36,6 +40,27 @@ class ScoreInput:
     record: dict[str, Any] = field(default_factory=dict)
     behavior: str | None = None
     context: str | None = None
+    image_roots: ImageRoots | None = None
+    """Where this record's images may be read from (the score stage: the run folder + ``--allow-image-root``)."""
+    source: str | None = None
+    """The input file and line the record came from, and its images field, for per-record errors."""
+    line: int | None = None
+    images_field: str = "images"
+
+    def image_path(self, index: int, image_root: str | Path | None = None) -> Path:
+        """The file ``images[index]`` names, inside the allowed folders; :class:`ImagePathError` otherwise.
+
+        ``image_root`` (a judge's option) replaces the run folder as the base; the extra folders stay allowed.
+        """
+        roots = self.image_roots
+        if image_root is not None:
+            roots = roots.rebase(image_root, name="image_root folder") if roots is not None else \
+                ImageRoots.at(image_root, name="image_root folder")
+        field_name = f"{self.images_field}[{index}]"
+        if roots is None:
+            raise ImagePathError(f"{field_name}: no folder to read images from is known for this record; "
+                                 "set the judge's image_root")
+        return roots.resolve(self.images[index], file=self.source, line=self.line, field=field_name)
 
 
 class JudgeConfig(StrictModel):

@@ -14,7 +14,6 @@ own greedy answer, the one of 'safe'/'unsafe' it ranks first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -33,6 +32,7 @@ from lam3.judges.llama_guard_prompt import (
 )
 from lam3.judges.local import LocalJudge
 from lam3.judges.registry import register
+from lam3.paths import ImagePathError, ImageRootOption
 from lam3.records import Judgement
 
 PUnsafe = Literal["vocabulary", "two_token"]
@@ -54,7 +54,8 @@ class LlamaGuardConfig(hf.HFOptions, JudgeConfig):
     max_new_tokens: int = Field(24, gt=0, description="generate mode: budget for the whole answer")
     prompt_format: Literal["auto", "chat_template", "builtin"] = Field(
         "auto", description="auto: the checkpoint's chat template when it has one, else the built-in text")
-    image_root: str | None = Field(None, description="vision variant: directory relative image paths start from")
+    image_root: ImageRootOption = Field(
+        None, description="vision variant: folder relative image paths start from, instead of the scored file's folder")
 
     @model_validator(mode="after")
     def _consistent(self) -> LlamaGuardConfig:
@@ -160,9 +161,10 @@ class LlamaGuard(LocalJudge):
     def _image(self, item: ScoreInput) -> Any:
         from PIL import Image
 
-        path = Path(item.images[0])
-        if not path.is_absolute() and self.config.image_root:
-            path = Path(self.config.image_root) / path
+        try:
+            path = item.image_path(0, self.config.image_root)
+        except ImagePathError as exc:
+            raise _RecordError(f"cannot read image: {exc}" if exc.missing else str(exc)) from None
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")

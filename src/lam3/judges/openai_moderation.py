@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -32,6 +31,7 @@ from lam3.judges.remote import (
     http_url,
     parse_reply,
 )
+from lam3.paths import ImagePathError, ImageRootOption
 from lam3.records import Judgement, Metric
 from lam3.taxonomy import OPENAI_TO_POLICY, OPENAI_TO_SOCIAL
 
@@ -50,7 +50,9 @@ class OpenAIModerationConfig(RemoteConfig):
     model: str = Field("omni-moderation-latest", min_length=1, description="the moderation model of the API")
     send_images: bool = Field(True, description="send the record's images as image_url items (omni models only)")
     max_images: int = Field(1, ge=1, description="images sent per record; extra ones are listed in details")
-    image_root: str | None = Field(None, description="directory that relative image paths start from (default: cwd)")
+    image_root: ImageRootOption = Field(
+        None, description="folder relative image paths start from, instead of the scored file's folder; an image "
+                          "outside it (and outside --allow-image-root) is never sent")
     flag_by: Literal["api", "ensemble"] = Field(
         "api", description=("api: the API's own category booleans are this judge's verdict (its vote in fusion); "
                             "ensemble: only the scores are kept and the ensemble config's threshold decides"))
@@ -137,8 +139,8 @@ class OpenAIModerationJudge(RemoteJudge):
         notes: dict[str, Any] = {}
         urls: list[str] = []
         if self.config.send_images and item.images:
-            for ref in item.images[: self.config.max_images]:
-                urls.append(self._image_url(ref))
+            for index in range(min(len(item.images), self.config.max_images)):
+                urls.append(self._image_url(item, index))
             notes["images_sent"] = len(urls)
             if len(item.images) > len(urls):
                 notes["images_not_sent"] = len(item.images) - len(urls)
@@ -148,13 +150,20 @@ class OpenAIModerationJudge(RemoteJudge):
             raise RecordError("empty_input: no text and no image to moderate; not sent")
         return ModerationItem(item.text, urls), notes
 
-    def _image_url(self, ref: str) -> str:
-        """A data URL (base64 of the file), or the reference itself when it already is a URL."""
+    def _image_url(self, item: ScoreInput, index: int) -> str:
+        """A data URL (base64 of the file), or the reference itself when it already is a URL.
+
+        A file is read only inside the allowed folders (:meth:`ScoreInput.image_path`): this judge sends
+        what it reads off the machine, so a crafted record must not pick any readable file.
+        """
+        ref = item.images[index]
         if ref.startswith(("data:", "http://", "https://")):
             return ref
-        path = Path(ref)
-        if not path.is_absolute():
-            path = Path(self.config.image_root or ".") / path
+        try:
+            path = item.image_path(index, self.config.image_root)
+        except ImagePathError as exc:
+            kind = "image_unreadable" if exc.missing else "image_refused"
+            raise RecordError(f"{kind}: {exc}; not sent") from None
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -102,7 +102,10 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                review_queue: str | Path | None = None, overwrite: bool = False,
                progress: Callable[[int, int], None] | None = None,
                on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
-    """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring)."""
+    """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring).
+
+    One writer at a time: the stage takes the output's lock (:mod:`lam3.lock`) before it checks or deletes anything.
+    """
     output = Path(output)
     inputs = [Path(p) for p in inputs]
     if not inputs:

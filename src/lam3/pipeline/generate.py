@@ -1,7 +1,9 @@
 """The ``generate`` stage: benchmark samples → model responses (``response.jsonl``), resumably.
 
 - samples are ``lam3.records.Sample`` lines in ``BENCH/samples.jsonl``; image paths are relative
-  to ``BENCH``; bad lines go to the quarantine file, the run goes on;
+  to ``BENCH`` and must stay inside it (or a folder passed as ``allow_image_roots``, :mod:`lam3.paths`):
+  one that leaves it is that response's error (``samples.jsonl:3: images[0]: …``); bad lines go to
+  the quarantine file, the run goes on;
 - each response records the settings actually used (``generation``), the model id, the
   revision loaded and the seed of its draw (``sample_seed(seed, sample_id, j)``; draw 0 is
   ``sha256(f"{seed}:{sample_id}")``), so a result does not depend on batch size, order or where a
@@ -32,6 +34,7 @@ from lam3.manifest import sha256_file
 from lam3.models.base import Output, Request
 from lam3.models.config import GenerateConfig
 from lam3.models.seeding import sample_seed
+from lam3.paths import ImageRoots
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import GenerationSettings, Response, Sample
 from lam3.secrets import redact
@@ -73,6 +76,8 @@ class Draw:
 
     sample: Sample
     index: int
+    line: int | None = None
+    """the sample's line in samples.jsonl (errors about its images name it)"""
 
 
 def bench_samples_path(bench: str | Path) -> tuple[Path, Path]:
@@ -104,6 +109,18 @@ UNCHANGED_WHEN_DEFAULT = {"preset": None, "num_samples": 1, "allow_identical_sam
 an output written before they existed still resumes (its responses are what these values produce)."""
 
 
+@dataclass
+class SampleImages:
+    """A sample's images, read only inside the benchmark folder; errors name ``samples.jsonl:line: images[i]``."""
+
+    roots: ImageRoots
+    samples_path: Path
+
+    def load(self, sample: Sample, line: int | None) -> list[Any]:
+        return [load_image(self.roots.resolve(rel, file=self.samples_path, line=line, field=f"images[{k}]"))
+                for k, rel in enumerate(sample.images)]
+
+
 def _settings(config: GenerateConfig, attack: str, attack_sha: str | None) -> dict[str, Any]:
     """What must not change between a run and its resume (batch size may)."""
     generation = {k: v for k, v in config.generation.model_dump(mode="json").items()
@@ -127,16 +144,16 @@ def pending_draws(stage: Stage, samples: Iterable[tuple[int, Sample]], source: P
     k > 1 each draw already written is skipped here, and counted as skipped.
     """
     assert stage.writer is not None, "open the stage first"
-    for _, sample in stage.pending(samples, source=source, key=lambda s: s.id,
-                                   out_id=lambda sid: response_id(sid, attack)):
+    for line, sample in stage.pending(samples, source=source, key=lambda s: s.id,
+                                      out_id=lambda sid: response_id(sid, attack)):
         if num_samples == 1:
-            yield Draw(sample, 0)
+            yield Draw(sample, 0, line)
             continue
         for j in range(num_samples):
             if response_id(sample.id, attack, j) in stage.writer:
                 stage.summary.skipped += 1
             else:
-                yield Draw(sample, j)
+                yield Draw(sample, j, line)
 
 
 class _Runner:
@@ -200,13 +217,16 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
                   limit: int | None = None, batch_size: int | None = None,
                   attack_image: str | Path | None = None, attack_name: str | None = None,
                   retry_errors: bool = False, progress: Callable[[int, int], None] | None = None,
-                  on_bad: Callable[[BadLine], None] | None = None, mllm: Any = None) -> GenerateSummary:
+                  on_bad: Callable[[BadLine], None] | None = None, mllm: Any = None,
+                  allow_image_roots: Sequence[str | Path] = ()) -> GenerateSummary:
     """Generate responses for the benchmark at ``bench`` into ``output``; resumable.
 
     ``mllm`` lets a caller pass an already loaded wrapper (it must match the config's model).
+    Sample images are read inside ``bench`` and ``allow_image_roots`` only.
     """
     config = load_config(config_path, GenerateConfig, {"batch_size": batch_size})
     bench_dir, samples_path = bench_samples_path(bench)
+    roots = ImageRoots.at(bench_dir, allow=allow_image_roots, name="benchmark folder")
     output = Path(output)
     if (attack_image is None) != (attack_name is None):
         raise UserError("--attack-image and --attack-name go together", field="attack")
@@ -221,7 +241,8 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
             raise UserError(str(exc), path=attack_image) from None
         attack_sha = sha256_file(attack_image)
     resolved = {**config.model_dump(mode="json"), "bench": str(bench_dir), "attack": attack,
-                "attack_image": str(attack_image) if attack_image else None}
+                "attack_image": str(attack_image) if attack_image else None,
+                "allow_image_roots": [str(p) for p in roots.allowed[1:]]}
     summary = GenerateSummary(output, batch_size=config.batch_size)
     stage = Stage("generate", output, summary, settings=_settings(config, attack, attack_sha), config=resolved,
                   seed=config.generation.seed, generation=requested_settings(config),
@@ -234,12 +255,13 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
             samples = iter_records(samples_path, Sample, quarantine=stage.quarantine)
             todo = list(islice(pending_draws(stage, samples, samples_path, attack,
                                              config.generation.num_samples), limit))
+            images = SampleImages(roots, samples_path)
             if todo:
                 if mllm is None:
                     from lam3.models import load_mllm
 
                     mllm = load_mllm(config.model, config.generation, config.backend, source=config_path)
-                _generate(mllm, config, todo, bench_dir, stage, summary, attack, attack_image, attack_img,
+                _generate(mllm, config, todo, images, stage, summary, attack, attack_image, attack_img,
                           progress)
             elif progress:
                 progress(0, 0)
@@ -250,7 +272,7 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     return summary
 
 
-def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], bench_dir: Path, stage: Stage,
+def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], sample_images: SampleImages, stage: Stage,
               summary: GenerateSummary, attack: str, attack_image: str | Path | None, attack_img: Any,
               progress: Callable[[int, int], None] | None) -> None:
     runner = _Runner(mllm, config.batch_size, summary)
@@ -278,7 +300,7 @@ def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], bench_dir: Pa
             if sample.id not in loaded:
                 try:
                     loaded[sample.id] = [attack_img] if attack_img is not None else \
-                        [load_image(_resolve(bench_dir, rel)) for rel in sample.images]
+                        sample_images.load(sample, draw.line)
                 except ValueError as exc:
                     loaded[sample.id] = str(exc)
             images = loaded[sample.id]
@@ -313,8 +335,3 @@ def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], bench_dir: Pa
         done += len(chunk)
         if progress:
             progress(done, len(todo))
-
-
-def _resolve(bench_dir: Path, rel: str) -> Path:
-    path = Path(rel)
-    return path if path.is_absolute() else bench_dir / path

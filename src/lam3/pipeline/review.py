@@ -19,6 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from lam3.errors import UserError
 from lam3.fusion.arbitration import HUMAN_PENDING
+from lam3.lock import OutputLock
 from lam3.pipeline.fused_records import parse_fused
 from lam3.records import METRICS, FusedResult, Metric
 from lam3.store import JsonlWriter, atomic_file, iter_jsonl, iter_records, write_jsonl
@@ -261,15 +262,16 @@ def import_csv(path: str | Path, out: str | Path, *, queue: str | Path | None = 
                         + more)
     merged: dict[str, Review] = {}
     replaced = 0
-    if out.exists():
-        for _, review in iter_records(out, Review):
-            merged[review.id] = review
-    for rid, review in labelled.items():
-        if rid in merged:
-            replaced += 1
-            review = review.model_copy(update={"labels": {**merged[rid].labels, **review.labels}})
-        merged[rid] = review
-    write_jsonl(out, merged.values())
+    with OutputLock(out, wait=10):  # read, merge, rewrite: one writer at a time (lam3 view saves labels too)
+        if out.exists():
+            for _, review in iter_records(out, Review):
+                merged[review.id] = review
+        for rid, review in labelled.items():
+            if rid in merged:
+                replaced += 1
+                review = review.model_copy(update={"labels": {**merged[rid].labels, **review.labels}})
+            merged[rid] = review
+        write_jsonl(out, merged.values())
     return {"rows": rows, "imported": len(labelled), "not_reviewed": skipped, "updated_existing": replaced,
             "total_reviews": len(merged), "output": str(out)}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -22,6 +22,7 @@ from lam3.config import StrictModel, load_config, read_yaml
 from lam3.errors import UserError
 from lam3.judges import registry
 from lam3.judges.base import Judge, ScoreInput
+from lam3.paths import ImageRoots
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
@@ -98,11 +99,13 @@ def _json_type(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def score_input(rec: dict[str, Any], config: ScoreConfig) -> ScoreInput:
+def score_input(rec: dict[str, Any], config: ScoreConfig, *, image_roots: ImageRoots | None = None,
+                source: str | Path | None = None, line: int | None = None) -> ScoreInput:
     """What the judges see of one input record; a field of the wrong type raises :class:`BadField`.
 
     The text must be a string (a number is not scored as its digits); prompt, behaviour and
-    context are strings or absent; images are one path or a list of paths.
+    context are strings or absent; images are one path or a list of paths, read by a judge only
+    inside ``image_roots`` (errors name ``source:line``).
     """
     text = rec[config.text_field]
     if not isinstance(text, str):
@@ -116,7 +119,9 @@ def score_input(rec: dict[str, Any], config: ScoreConfig) -> ScoreInput:
         raise BadField(config.images_field, "must be a path or a list of paths (strings)")
     return ScoreInput(id=str(rec[config.id_field]), text=text, prompt=_optional_text(rec, config.prompt_field),
                       images=images, record=rec, behavior=_optional_text(rec, config.behavior_field),
-                      context=_optional_text(rec, config.context_field))
+                      context=_optional_text(rec, config.context_field), image_roots=image_roots,
+                      source=str(source) if source is not None else None, line=line,
+                      images_field=config.images_field)
 
 
 def judge_batch(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
@@ -144,20 +149,28 @@ def judge_batch(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> lis
 def score_file(input_path: str | Path, config_path: str | Path, output: str | Path, *,
                text_field: str | None = None, retry_errors: bool = False, limit: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               on_bad: Callable[[BadLine], None] | None = None) -> ScoreSummary:
-    """Score ``input_path`` into ``output``; resumable. ``progress(done, total)`` is called per batch."""
+               on_bad: Callable[[BadLine], None] | None = None,
+               allow_image_roots: Sequence[str | Path] = ()) -> ScoreSummary:
+    """Score ``input_path`` into ``output``; resumable. ``progress(done, total)`` is called per batch.
+
+    Judges read a record's images only inside the input's folder (or their ``image_root``) and
+    ``allow_image_roots`` (:mod:`lam3.paths`).
+    """
     input_path, output = Path(input_path), Path(output)
     if not input_path.is_file():
         raise UserError("input file not found", path=input_path)
     config, judges = load_score_config(config_path, text_field=text_field)
+    roots = ImageRoots.at(input_path.parent, allow=allow_image_roots, name="run folder")
     summary = ScoreSummary(output)
-    stage = Stage("score", output, summary, settings=config, inputs=[input_path], id_field=config.id_field,
-                  retry=_has_error if retry_errors else None, on_bad=on_bad)
+    recorded = {**config.model_dump(mode="json"), "allow_image_roots": [str(p) for p in roots.allowed[1:]]} \
+        if allow_image_roots else None
+    stage = Stage("score", output, summary, settings=config, config=recorded, inputs=[input_path],
+                  id_field=config.id_field, retry=_has_error if retry_errors else None, on_bad=on_bad)
     with stage:
         load_judges(judges, config_path)
         try:
             total = count_score_input(input_path)
-            for batch in _batches(stage, input_path, config, limit):
+            for batch in _batches(stage, input_path, config, limit, roots):
                 verdicts = judge_batch(judges, batch)
                 records = []
                 for rec, verdict in zip((item.record for item in batch), verdicts):
@@ -190,11 +203,12 @@ def load_judges(judges: list[tuple[str, Judge]], config_path: str | Path) -> Non
                             path=config_path) from None
 
 
-def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None) -> Iterator[list[ScoreInput]]:
+def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None, roots: ImageRoots
+             ) -> Iterator[list[ScoreInput]]:
     """Group the input's good, not-yet-done, first-seen records into batches (at most ``limit`` records)."""
     batch: list[ScoreInput] = []
-    for _, item in islice(stage.pending(_inputs(path, config, stage.quarantine), source=path, key=lambda i: i.id),
-                          limit):
+    for _, item in islice(stage.pending(_inputs(path, config, stage.quarantine, roots), source=path,
+                                        key=lambda i: i.id), limit):
         batch.append(item)
         if len(batch) >= config.batch_size:
             yield batch
@@ -203,11 +217,12 @@ def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None) -
         yield batch
 
 
-def _inputs(path: Path, config: ScoreConfig, quarantine: Quarantine) -> Iterator[tuple[int, ScoreInput]]:
+def _inputs(path: Path, config: ScoreConfig, quarantine: Quarantine, roots: ImageRoots
+            ) -> Iterator[tuple[int, ScoreInput]]:
     """The input's records as judges see them; a line with a field of the wrong type goes to the quarantine."""
     for lineno, rec in read_score_input(path, quarantine=quarantine, id_field=config.id_field,
                                         required=(config.text_field,)):
         try:
-            yield lineno, score_input(rec, config)
+            yield lineno, score_input(rec, config, image_roots=roots, source=path, line=lineno)
         except BadField as bad:
             quarantine.add(BadLine(str(path), lineno, bad.field, str(bad), json.dumps(rec, ensure_ascii=False)))

@@ -16,8 +16,13 @@ things, done here once:
 5. **The manifest entry** goes "running" → "finished" with the summary, inputs and artifacts. A
    crash leaves it "running" with its settings, so rerunning the same command resumes.
 
-Every output line goes through :meth:`Stage.open` and :meth:`Stage.write`: that is where a lock on
-the output and disk-full handling belong (issue 18).
+6. **One writer per output.** :meth:`Stage.open` takes the output's lock (:mod:`lam3.lock`) before
+   anything else, and holds it until :meth:`Stage.close`: a second run onto the same output stops
+   at once, naming the holder, before it can delete, rewrite or append anything.
+7. **Storage errors.** A disk that fills up, a read-only or vanished file, a permission refused,
+   anywhere inside the stage (output, quarantine, manifest, input), becomes one
+   :class:`lam3.errors.StorageError` line naming the file and how many records are safely
+   written; a rerun of the same command does exactly the rest.
 
 Use::
 
@@ -41,10 +46,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from lam3.config import config_hash
-from lam3.errors import UserError
+from lam3.errors import StorageError, UserError, is_storage_error, storage_error
+from lam3.lock import OutputLock
 from lam3.manifest import file_hashes, now, read_manifest, record_stage, stage_entry
 from lam3.records import GenerationSettings
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, quarantine_path
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, quarantine_path
 
 T = TypeVar("T")
 
@@ -101,11 +107,13 @@ class Stage:
         self.settings_name, self.restart_hint = settings_name, restart_hint
         self.quarantine = Quarantine(quarantine_path(self.output), on_bad=on_bad)
         self.writer: JsonlWriter | None = None
+        self.lock = OutputLock(self.output)
         self.started: str | None = None
         self._t0 = 0.0
         self._seen: IdIndex | None = None
         self._unwritten: set[str] = set()
         self._closed = False
+        self._written = 0
 
     @property
     def name(self) -> str:
@@ -121,6 +129,15 @@ class Stage:
         for p in self.inputs:
             if p.resolve() == self.output.resolve():
                 raise UserError("output must differ from the input", path=self.output)
+        self.lock.acquire()  # before anything is deleted, rewritten or checked
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open(self) -> None:
         if self.overwrite:
             for p in (self.output, self.quarantine.path, *self.side_outputs):
                 p.unlink(missing_ok=True)
@@ -132,7 +149,6 @@ class Stage:
             self._seen = IdIndex()
         self.started = now()
         self._record("running")
-        return self
 
     def _check_resume(self) -> None:
         if not (self.output.is_file() and self.output.stat().st_size):
@@ -185,24 +201,39 @@ class Stage:
         """Append one batch durably (flush + fsync)."""
         assert self.writer is not None, "open the stage first"
         n = self.writer.write_batch(records)
+        self._written += n
         if self._unwritten:
             self._unwritten.difference_update(self.writer.id_of(r) for r in records)
         return n
 
     # --- closing ----------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the output and the quarantine (a crash leaves the manifest entry "running": resumable)."""
+        """Close the output and the quarantine, release the lock (a crash leaves the manifest entry
+        "running": resumable)."""
         if self._closed:
             return
         self._closed = True
-        if self.writer is not None:
-            self.writer.close()
-        self.quarantine.close()
-        if self._seen is not None:
-            self._seen.close()
-            self._seen = None
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            try:
+                self.quarantine.close()
+            finally:
+                if self._seen is not None:
+                    self._seen.close()
+                    self._seen = None
+                self.lock.release()
         self.summary.quarantined = self.quarantine.count
         self.summary.seconds = time.perf_counter() - self._t0
+
+    def storage_error(self, exc: OSError) -> StorageError:
+        """``exc`` as the one line the user reads: the file, the records safely in the output, what to do."""
+        try:
+            safe = count_lines(self.output, complete=True) if self.output.exists() else 0
+        except OSError:
+            safe = (self.writer.existing if self.writer is not None else 0) + self._written
+        return storage_error(exc, output=self.output, safe=safe)
 
     def finish(self, *, inputs: Sequence[str | Path] = (), artifacts: Sequence[str | Path] = ()) -> None:
         """Close and record the stage "finished" with ``summary.as_dict()``, its inputs and artifacts."""
@@ -221,7 +252,20 @@ class Stage:
         record_stage(self.directory, self.name, entry, artifacts)
 
     def __enter__(self) -> Stage:
-        return self.open()
+        try:
+            return self.open()
+        except OSError as exc:
+            if is_storage_error(exc):
+                raise self.storage_error(exc) from exc
+            raise
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self.close()
+        except OSError as failed:
+            if exc is None:  # else the first error is the one to report
+                if is_storage_error(failed):
+                    raise self.storage_error(failed) from failed
+                raise
+        if exc is not None and is_storage_error(exc):
+            raise self.storage_error(exc) from exc

@@ -81,7 +81,8 @@ def test_unknown_model_stops_the_run_with_a_clear_error(keys, fake_server, build
 @pytest.mark.parametrize("options, message", [
     ({"threshold": 0.3}, "thresholds live in the ensemble config"),
     ({"model": "text-moderation-latest"}, "text only"),
-    ({"send_images": False, "image_root": "x"}, "send_images"),
+    ({"send_images": False, "image_root": "."}, "send_images"),
+    ({"image_root": "no/such/folder"}, "image_root: .*folder not found: 'no/such/folder'"),
     ({"base_url": "api.openai.com"}, "http"),
     ({"max_images": 0}, "greater than or equal to 1"),
 ])

@@ -59,3 +59,14 @@ def test_generate_mode_runs_with_images(lg_vision_dir, images):
     out = judge.score([ScoreInput(id="r", text="a red image", prompt="what is this", images=["red.png"])])[0]
     # a random tiny model rarely answers in Llama Guard's format: either a parsed verdict or a clear error
     assert out.error is None or "does not start with 'safe' or 'unsafe'" in out.error
+
+
+def test_an_image_outside_image_root_is_refused_not_read(vision, images, tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (30, 30), (1, 1, 1)).save(secret)
+    out = vision.score([ScoreInput(id="abs", text="x", prompt="y", images=[str(secret)]),
+                        ScoreInput(id="up", text="x", prompt="y", images=[f"../{tmp_path.name}/secret.png"],
+                                   source="run/response.jsonl", line=4)])
+    assert out[0].error.startswith(f"images[0]: {str(secret)!r} is an absolute path outside the image_root folder")
+    assert out[1].error.startswith("run/response.jsonl:4: images[0]: ") and "leads outside the image_root" in \
+        out[1].error

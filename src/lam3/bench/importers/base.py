@@ -36,6 +36,7 @@ from pydantic import Field, field_validator
 
 from lam3.config import StrictModel, load_config
 from lam3.errors import UserError
+from lam3.paths import ImagePathError, ImageRoots
 from lam3.records import Sample
 from lam3.taxonomy import BENIGN, POLICY_CATEGORIES
 
@@ -91,8 +92,10 @@ IMAGES_DIR = "images"
 class ImageRoot:
     """The folder the dataset's image paths are relative to, and the checks that keep them inside it.
 
-    Results are cached per path (JailBreakV's 28,000 rows share a few thousand images), so a row
-    costs a dictionary look-up rather than a ``realpath``.
+    The check is :mod:`lam3.paths`' (the one every stage uses); absolute paths are refused outright,
+    since the image is placed at ``images/<its path>``. Results are cached per path (JailBreakV's
+    28,000 rows share a few thousand images), so a row costs a dictionary look-up rather than a
+    ``realpath``.
     """
 
     def __init__(self, root: Path, option: str = "--images") -> None:
@@ -100,8 +103,7 @@ class ImageRoot:
             raise UserError(f"image folder not found (pass {option} DIR, the folder the image paths are "
                             "relative to)", path=root)
         self.root = root
-        self._real = os.path.realpath(root)
-        self._prefix = self._real.rstrip(os.sep) + os.sep
+        self._roots = ImageRoots.at(root, name="dataset root", hint=None)
         self._cached = lru_cache(maxsize=1 << 16)(self._locate)
 
     def locate(self, rel: str, field: str, *, alternatives: Sequence[str] = ()) -> CopyImage:
@@ -109,27 +111,24 @@ class ImageRoot:
         return self._cached(rel, field, tuple(alternatives))
 
     def _locate(self, rel: str, field: str, alternatives: tuple[str, ...]) -> CopyImage:
-        checked = [self._inside(name, field) for name in (rel, *alternatives)]
-        for lexical, real in checked:
-            if os.path.isfile(real):
-                return CopyImage(Path(real), f"{IMAGES_DIR}/{lexical}")
-        tried = ", ".join(str(self.root / lexical) for lexical, _ in checked)
-        raise RowError(field, f"image not found: {tried}")
+        tried = []
+        for name in (rel, *alternatives):
+            lexical = self._relative(name, field)
+            try:
+                return CopyImage(self._roots.resolve(lexical), f"{IMAGES_DIR}/{lexical}")
+            except ImagePathError as exc:
+                if not exc.missing:
+                    raise RowError(field, str(exc)) from None
+            tried.append(str(self.root / lexical))
+        raise RowError(field, f"image not found: {', '.join(tried)}")
 
-    def _inside(self, rel: str, field: str) -> tuple[str, str]:
+    def _relative(self, rel: str, field: str) -> str:
         if not rel or not rel.strip():
             raise RowError(field, "empty image path")
         if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive or PureWindowsPath(rel).root:
             raise RowError(field, f"absolute image path {rel!r}: image paths must be relative to the dataset "
                                   f"root {self.root}")
-        lexical = os.path.normpath(rel).replace(os.sep, "/")
-        if lexical == ".." or lexical.startswith("../"):
-            raise RowError(field, f"image path {rel!r} leaves the dataset root {self.root}")
-        real = os.path.realpath(os.path.join(self._real, lexical))
-        if not real.startswith(self._prefix):
-            raise RowError(field, f"image path {rel!r} resolves to {real}, outside the dataset root {self.root} "
-                                  "(a symbolic link out of the root)")
-        return lexical, real
+        return os.path.normpath(rel).replace(os.sep, "/")
 
 
 # --- the category table -------------------------------------------------------------------------------

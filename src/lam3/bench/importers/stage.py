@@ -32,6 +32,7 @@ from typing import Any
 from lam3.bench.importers import get_importer
 from lam3.bench.importers.base import IMAGES_DIR, Draft, ImageJob, RenderImage
 from lam3.errors import UserError
+from lam3.lock import is_lock_file
 from lam3.manifest import read_manifest, sha256_file
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.store import BadLine, quarantine_path
@@ -84,7 +85,7 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> None:
     """Refuse to write into a folder another tool filled; with ``overwrite``, remove what the last import wrote."""
     written = any(name.startswith(f"{STAGE}:") for name in read_manifest(out_dir).stages)
     if not written:
-        if out_dir.is_dir() and any(out_dir.iterdir()):
+        if out_dir.is_dir() and any(not is_lock_file(p) for p in out_dir.iterdir()):
             raise UserError("not an empty folder nor one written by 'lam3 bench import': choose a new --out",
                             path=out_dir)
         return
@@ -96,7 +97,18 @@ def import_benchmark(fmt: str, source: str | Path, out_dir: str | Path, *, image
                      limit: int | None = None, overwrite: bool = False,
                      progress: Callable[[int, int | None], None] | None = None,
                      on_bad: Callable[[BadLine], None] | None = None) -> ImportSummary:
-    """Import benchmark ``source`` (format ``fmt``) into ``out_dir``; resumable (see module docstring)."""
+    """Import benchmark ``source`` (format ``fmt``) into ``out_dir``; resumable (see module docstring).
+
+    One import at a time per folder: the lock on ``samples.jsonl`` (:mod:`lam3.lock`) is held throughout.
+    """
+    with OutputLock(Path(out_dir) / SAMPLES_FILE):
+        return _import_locked(fmt, source, out_dir, images=images, limit=limit, overwrite=overwrite,
+                              progress=progress, on_bad=on_bad)
+
+
+def _import_locked(fmt: str, source: str | Path, out_dir: str | Path, *, images: str | Path | None,
+                   limit: int | None, overwrite: bool, progress: Callable[[int, int | None], None] | None,
+                   on_bad: Callable[[BadLine], None] | None) -> ImportSummary:
     importer = get_importer(fmt)(Path(source), Path(images) if images is not None else None)
     out_dir = Path(out_dir)
     inputs = importer.inputs()

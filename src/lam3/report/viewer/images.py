@@ -1,8 +1,8 @@
 """Images for the viewer: only paths a record names, only inside the run directory, always re-encoded.
 
 The page never sends a path: it asks for image ``i`` of line ``n``, and the server looks the path
-up in the index. That path must be relative, without ``..``, and must still lie inside the image
-root (the run directory, or ``--images``) once symbolic links are resolved; otherwise 403.
+up in the index. That path must lie inside the image root (the run directory, or ``--images``) once symbolic
+links are resolved (:class:`lam3.paths.ImageRoots`, the resolver every stage uses); otherwise 403.
 What is served is decoded and re-encoded by Pillow as PNG, so a file that is not an image (or is
 HTML in disguise) is never sent as it is.
 """
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
+
+from lam3.errors import UserError
+from lam3.paths import ImagePathError, ImageRoots
 
 THUMB_SIDE = 160
 FULL_SIDE = 1600
@@ -27,22 +30,18 @@ class ImageRefused(Exception):
 
 
 def resolve_image(root: Path, name: object) -> Path:
-    """The file ``name`` (as a record wrote it) names under ``root``; refuse anything that leaves it."""
-    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 4096:
-        raise ImageRefused(403, "not a relative image path")
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or PureWindowsPath(name).drive or ".." in pure.parts:
-        raise ImageRefused(403, "image paths must be relative to the run directory, without '..'")
-    base = root.resolve()
+    """The file ``name`` (as a record wrote it) names under ``root``; anything that leaves it is refused.
+
+    The check is :mod:`lam3.paths`' (the one every stage uses): 403 outside the root, 404 no such file.
+    """
     try:
-        full = (base / pure).resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ImageRefused(404, "image not found") from None
-    if not full.is_relative_to(base):
-        raise ImageRefused(403, "image lies outside the run directory (through a symbolic link)")
-    if not full.is_file():
-        raise ImageRefused(404, "image not found")
-    return full
+        roots = ImageRoots.at(root, name="run directory", show_path=False, hint=None)
+    except UserError:
+        raise ImageRefused(404, "image folder not found") from None
+    try:
+        return roots.resolve(name)
+    except ImagePathError as exc:
+        raise ImageRefused(404 if exc.missing else 403, str(exc)) from None
 
 
 def render(path: Path, side: int) -> bytes:

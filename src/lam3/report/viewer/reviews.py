@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lam3.errors import UserError
+from lam3.lock import OutputLock
 from lam3.manifest import now
 from lam3.pipeline.review import METRIC_COLUMNS, Review, load_reviews
 from lam3.store import JsonlWriter, iter_jsonl, repair_tail, write_jsonl
@@ -84,7 +85,7 @@ class ReviewLog:
     def add(self, ids: Sequence[str], labels: Mapping[str, bool], reviewer: str, note: str = ""
             ) -> list[dict[str, Any]]:
         """Record ``labels`` for every id; return the lines now in the file for those ids."""
-        with self.lock:
+        with self.lock, OutputLock(self.path, wait=10):  # lam3 review import may be merging into it too
             repair_tail(self.path)  # a torn last line (crash mid-append) is cut, as every LAM3 writer does
             self.check()
             existing = {rec["id"]: rec for _, rec in iter_jsonl(self.path)} if self.path.exists() else {}
