@@ -22,6 +22,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.fusion.ensemble import Ensemble, EnsembleError, RecordError
+from lam3.lock import OutputLock
 from lam3.manifest import sha256_file
 from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
 from lam3.pipeline.join import Joined, JoinStats, join_scored
@@ -104,8 +105,19 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
     """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring).
 
-    One writer at a time: the stage takes the output's lock (:mod:`lam3.lock`) before it checks or deletes anything.
+    One writer at a time: the output's lock (:mod:`lam3.lock`) is held before anything is checked or deleted
+    (the stage takes it again, re-entrantly).
     """
+    with OutputLock(output):
+        return _fuse_locked(inputs, config_path, output, reviews=reviews, calibration=calibration,
+                            review_queue=review_queue, overwrite=overwrite, progress=progress, on_bad=on_bad,
+                            workdir=workdir)
+
+
+def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: str | Path, *,
+                 reviews: str | Path | None, calibration: str | Path | None, review_queue: str | Path | None,
+                 overwrite: bool, progress: Callable[[int, int], None] | None,
+                 on_bad: Callable[[BadLine], None] | None, workdir: str | Path | None) -> FuseSummary:
     output = Path(output)
     inputs = [Path(p) for p in inputs]
     if not inputs:

@@ -32,7 +32,7 @@ from typing import Any
 from lam3.bench.importers import get_importer
 from lam3.bench.importers.base import IMAGES_DIR, Draft, ImageJob, RenderImage
 from lam3.errors import UserError
-from lam3.lock import is_lock_file
+from lam3.lock import OutputLock, is_lock_file
 from lam3.manifest import read_manifest, sha256_file
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.store import BadLine, quarantine_path
