@@ -48,9 +48,12 @@ def driver():
 
 
 def wait_for(driver, condition, timeout: float = 20):
+    """Poll ``condition`` until it is truthy; an element replaced by a re-render meanwhile just means "poll again"."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+    return WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: condition(d))
 
 
 def count_text(driver) -> str:
@@ -136,6 +139,7 @@ def test_filter_search_open_label_and_refuse(driver, viewer_url: str, browser_ru
 
     driver.execute_script("sessionStorage.clear()")  # without the token the server refuses the label
     open_page(driver, viewer_url.split("#")[0])
+    wait_for(driver, lambda d: len(d.find_elements("css selector", "#rows-body tr.row")) > 5)  # rows render after ready
     driver.find_elements("css selector", "#rows-body tr.row")[5].click()
     wait_for(driver, lambda d: d.find_elements("id", "label-policy_risk-true"))
     driver.find_element("id", "label-policy_risk-true").click()
@@ -148,11 +152,13 @@ def test_filter_search_open_label_and_refuse(driver, viewer_url: str, browser_ru
 def test_label_ticked_rows_from_the_list(driver, viewer_url: str, browser_run: Path) -> None:
     base, token = viewer_url.split("#token=")
     open_page(driver, f"{base}?queued=yes&category=S8#token={token}")
+    queued = [r for r in read_jsonl(browser_run / "fused.jsonl") if r.get("review") and r["category"] == "S8"]
+    wait_total(driver, len(queued))  # the filtered rows are rendered (ticks on an earlier render would be lost)
     ticks = driver.find_elements("css selector", "#rows-body input.pick")[:3]
     ids = [t.get_attribute("data-id") for t in ticks]
     for tick in ticks:
         tick.click()
-    assert driver.find_element("id", "bulk-count").text == "3 selected"
+    wait_for(driver, lambda d: d.find_element("id", "bulk-count").text == "3 selected")
     choose(driver, "bulk-metric", "refusal")
     driver.find_element("id", "bulk-safe").click()
     wait_for(driver, lambda d: d.find_element("id", "bulk-status").text.startswith("saved 3 label(s)"))
@@ -189,9 +195,16 @@ def test_side_by_side_shows_clean_and_attacked_answers(driver, viewer_url: str) 
     open_page(driver, viewer_url.split("#")[0] + "?view=compare")
     wait_for(driver, lambda d: "samples on both sides" in d.find_element("id", "c-count").text)
     choose(driver, "c-differ", "policy_risk")
-    wait_for(driver, lambda d: d.find_elements("css selector", "#pairs-body tr.pair"))
-    pair = driver.find_elements("css selector", "#pairs-body tr.pair")[0]
-    left, right = pair.find_elements("css selector", "td")[1:]
-    assert left.find_elements("css selector", ".card") and right.find_elements("css selector", ".card")
-    assert all("clean" in c.text for c in left.find_elements("css selector", ".card .meta"))
-    assert all("figstep" in c.text for c in right.find_elements("css selector", ".card .meta"))
+
+    def first_pair(d):  # read in one go: the table may re-render between the filter and the read
+        pairs = d.find_elements("css selector", "#pairs-body tr.pair")
+        if not pairs:
+            return None
+        left, right = pairs[0].find_elements("css selector", "td")[1:]
+        return ([c.text for c in left.find_elements("css selector", ".card .meta")],
+                [c.text for c in right.find_elements("css selector", ".card .meta")])
+
+    left, right = wait_for(driver, first_pair)
+    assert left and right
+    assert all("clean" in text for text in left)
+    assert all("figstep" in text for text in right)
