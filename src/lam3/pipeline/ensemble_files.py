@@ -7,7 +7,7 @@ complaints into one-line errors naming file, line and field.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class LoadedEnsemble:
     node: yaml.Node | None
     calibration: Path | None
     reviews: Path | None
+    judge_cards: list[Path] = field(default_factory=list)
+    """the cards the YAML names (``judge_cards:``), relative to it"""
 
     def located(self, exc: EnsembleError) -> ConfigError:
         """The fusion error as ``file:line: field: message``."""
@@ -96,4 +98,5 @@ def load_ensemble(config_path: str | Path, *, calibration: str | Path | None = N
         ensemble = Ensemble(config, judge_infos(config, path, node), cal, fitting=fitting)
     except EnsembleError as exc:
         raise located(exc, path, node) from None
-    return LoadedEnsemble(ensemble, config, path, node, cal_path, rev_path)
+    cards = [p for p in (resolve(c, path.parent) for c in config.judge_cards) if p is not None]
+    return LoadedEnsemble(ensemble, config, path, node, cal_path, rev_path, cards)

@@ -23,8 +23,10 @@ from typing import Any
 
 from lam3.config import config_hash
 from lam3.errors import UserError
+from lam3.fusion.cards import Validity
 from lam3.fusion.ensemble import Ensemble, EnsembleError, RecordError
 from lam3.manifest import read_manifest, sha256_file, update_manifest
+from lam3.pipeline.cards import IDENTITY, JudgeVersions, fused_identity, read_cards, save_run_cards
 from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
 from lam3.pipeline.join import Joined, JoinStats, join_scored
 from lam3.pipeline.review import ReviewItem, ReviewQueue, load_reviews, pending_metrics
@@ -52,6 +54,8 @@ class FuseSummary:
     review_queue: Path | None = None
     review_csv: Path | None = None
     review_csv_note: str | None = None
+    cards: Validity = field(default_factory=Validity)
+    cards_file: Path | None = None
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,8 +110,13 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                reviews: str | Path | None = None, calibration: str | Path | None = None,
                review_queue: str | Path | None = None, overwrite: bool = False,
                progress: Callable[[int, int], None] | None = None,
-               on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
-    """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring)."""
+               on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None,
+               judge_cards: Sequence[str | Path] = ()) -> FuseSummary:
+    """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring).
+
+    ``judge_cards`` (with the YAML's ``judge_cards:``) are checked against the judges fused and
+    copied beside the output (``OUT.cards.json``); they never change a fused value.
+    """
     output = Path(output)
     inputs = [Path(p) for p in inputs]
     if not inputs:
@@ -119,6 +128,8 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
             raise UserError("output must differ from the inputs", path=output)
     loaded = load_ensemble(config_path, calibration=calibration, reviews=reviews)
     ensemble, config = loaded.ensemble, loaded.config
+    cards = read_cards([*loaded.judge_cards, *judge_cards])  # a bad card fails before any work
+    versions = JudgeVersions()
     human = load_reviews(loaded.reviews, metrics=list(ensemble.metrics)) if loaded.reviews else {}
     queue_path = Path(review_queue) if review_queue else output.with_name(
         output.name.removesuffix(".jsonl") + ".review.jsonl")
@@ -148,6 +159,7 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
             pending_batch: list[ReviewItem] = []
             for joined in join_scored(inputs, id_field, quarantine, Path(tmp), summary.join):
                 done += 1
+                versions.add(joined.judgements)
                 rid = joined.id
                 # a fresh run tells duplicates from the output's own id index (no second index in memory)
                 done_before = rid in writer
@@ -185,6 +197,10 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
     summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
                      "unmapped": st.unmapped, "unconfigured": st.unconfigured, "arbiter_missing": st.arbiter_missing,
                      "metrics": list(ensemble.metrics)}
+    identity = fused_identity(ensemble, inputs, versions)
+    summary.cards = Validity.of(cards, identity)
+    summary.cards_file = save_run_cards(output, cards)
+    summary.stats.update({IDENTITY: identity.model_dump(mode="json"), "judge_cards": summary.cards.summary()})
     if progress:
         progress(done, total)
     _record_finished(output, settings, summary, quarantine.path, inputs, loaded)
@@ -233,6 +249,7 @@ def _settings(loaded: LoadedEnsemble) -> dict[str, Any]:
     cfg = loaded.config.model_dump(mode="json")
     cfg.pop("reviews", None)
     cfg.pop("calibration", None)
+    cfg.pop("judge_cards", None)  # cards are checked, never change a fused value
     return {"ensemble": cfg,
             "calibration_sha256": sha256_file(loaded.calibration) if loaded.calibration else None}
 
@@ -256,6 +273,6 @@ def _record_running(output: Path, settings: dict[str, Any]) -> None:
 
 def _record_finished(output: Path, settings: dict[str, Any], summary: FuseSummary, quarantine: Path,
                      inputs: list[Path], loaded: LoadedEnsemble) -> None:
-    artifacts = [output, quarantine, summary.review_queue] + ([summary.review_csv] if summary.review_csv else [])
+    artifacts = [output, quarantine, summary.review_queue] + [p for p in (summary.review_csv, summary.cards_file) if p]
     update_manifest(output.parent, stage=_stage_name(output), config=settings, artifacts=artifacts,
                     inputs=inputs + [p for p in (loaded.calibration, loaded.reviews) if p], summary=summary.as_dict())
