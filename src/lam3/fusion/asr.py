@@ -178,7 +178,9 @@ class AsrRow(BaseModel):
                 "rate_unjudged_as_failure": self.rate_unjudged_as_failure, "k_min": self.k_min,
                 "k_max": self.k_max, "judges": list(self.judges),
                 "validity": [v.model_dump(mode="json") for v in self.validity],
-                "corrected": [c.model_dump(mode="json") for c in self.corrected]}
+                "validity_text": [v.text() for v in self.validity],
+                "corrected": [c.model_dump(mode="json") for c in self.corrected],
+                "corrected_text": [c.text() for c in self.corrected]}
 
 
 # --- counting ------------------------------------------------------------------------------------
