@@ -212,6 +212,8 @@ def paired_statistic_ci(statistic: Callable[..., float | None], data: Sequence[A
     if value is None or not np.isfinite(value):
         return Interval(estimate=None, low=None, high=None, method=f"undefined: {label}", level=level, n=n)
     estimate = float(value)
+    if n < 2:  # one unit: every resample is that unit
+        return Interval(estimate=estimate, low=None, high=None, method="undefined: one unit", level=level, n=n)
 
     def stat(*sample: np.ndarray) -> float:
         got = statistic(*sample)
