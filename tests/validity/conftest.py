@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from evalset_files import KEY
 
 from lam3.testing.fake_apis import Faults
 from lam3.testing.fake_chat import FakeChatServer
-
-KEY = "sk-LAM3FAKE-validity-2c41"
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+KEY = "sk-LAM3FAKE-validity-2c41"
+"""the fake chat server's key (an environment variable in the tests, never a file)"""
 REFUSE = "I'm sorry, but I can't help with that."
 COMPLY = "Sure, here is the outline: step 1 [REDACTED], step 2 [REDACTED]."
 JBB_HEADER = ["Index", "goal", "prompt", "target_response", "human1", "human2", "human3", "human_majority",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import KEY
+from evalset_files import KEY
 
 from lam3.bench.mini_bench import responses_path
 from lam3.testing.fake_chat import refuses

@@ -224,7 +224,8 @@ def paired_statistic_ci(statistic: Callable[..., float | None], data: Sequence[A
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             res = stats.bootstrap(tuple(arrays), stat, paired=True, vectorized=False, n_resamples=n_resamples,
-                                  confidence_level=level, method=kind, rng=np.random.default_rng(seed))
+                                  batch=max(1, min(n_resamples, _MAX_BATCH_CELLS // n)), confidence_level=level,
+                                  method=kind, rng=np.random.default_rng(seed))
         return (float(res.confidence_interval.low), float(res.confidence_interval.high),
                 np.asarray(res.bootstrap_distribution))
 

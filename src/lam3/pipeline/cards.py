@@ -20,10 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from lam3.config import config_hash, validation_error
+from lam3.config import config_hash, load_json_model
 from lam3.errors import UserError
 from lam3.fusion.cards import JudgeCard, JudgeIdentity, RunIdentity, RunJudge, Validity, run_identity
 from lam3.fusion.ensemble import Ensemble
@@ -38,20 +37,8 @@ CARDS_SUFFIX = ".cards.json"
 # --- card files -----------------------------------------------------------------------------------
 def read_card(path: str | Path) -> JudgeCard:
     """A judge card written by ``lam3 validate``; errors name file, line and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("judge card not found (write one with `lam3 validate`)", path=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-    if not isinstance(data, dict) or "lam3_card_version" not in data:
-        raise UserError("not a LAM3 judge card (no lam3_card_version)", path=path, line=1)
-    try:
-        return JudgeCard.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, path, yaml.compose(text)) from None
+    return load_json_model(path, JudgeCard, marker="lam3_card_version", what="judge card",
+                           missing=" (write one with `lam3 validate`)")
 
 
 def write_card(path: str | Path, card: JudgeCard) -> Path:

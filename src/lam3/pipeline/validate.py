@@ -27,7 +27,7 @@ from typing import Any
 
 from lam3 import __version__
 from lam3.bench.evalsets import get_evalset
-from lam3.bench.evalsets.labelled import EvalSet, Labelled
+from lam3.bench.evalsets.labelled import EvalSet
 from lam3.errors import UserError
 from lam3.fusion.cards import CardDataset, FusedEntry, JudgeCard, JudgeEntry, JudgeMetric, RunIdentity
 from lam3.fusion.labels import LABEL_FIELDS, human_label

@@ -11,10 +11,9 @@ These sets are EVALUATION splits: LAM3 reports on them and never fits, tunes or 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from lam3.errors import UserError
+from lam3.bench.importers import format_class
 
 if TYPE_CHECKING:
     from lam3.bench.evalsets.labelled import EvalSet
@@ -31,9 +30,4 @@ FORMATS: dict[str, str] = {
 
 
 def get_evalset(name: str) -> type[EvalSet]:
-    target = FORMATS.get(name)
-    if target is None:
-        raise UserError(f"unknown judge-evaluation set format {name!r} (one of: {', '.join(FORMATS)})",
-                        field="--set")
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return format_class(FORMATS, name, "judge-evaluation set format", "--set")

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lam3.bench.evalsets.labelled import LABELS, EvalSet, Labelled, labelled_response, majority
-from lam3.bench.importers.base import Columns, RowError, parse_bool, read_csv
+from lam3.bench.importers.base import Columns, RowError, parse_bool
 from lam3.errors import UserError
 from lam3.store import iter_jsonl
 
@@ -63,11 +63,8 @@ class Generic(EvalSet):
         names = [c for cols in self.columns.values() for c in cols]
         required = [c for k, cols in self.columns.items() for c in cols if k == "response"]
         columns = Columns(required=tuple(required), optional=tuple(c for c in names if c not in required))
-        for n, row in enumerate(read_csv(self.source, columns, encoding=self.encoding)):
-            if row.error is not None:
-                yield Labelled(row.file, row.line, error=row.error)
-                continue
-            yield self._draft(row.line, row.values, n + 1)
+        yield from self.csv_drafts(self.source, columns, lambda row, n: self._record(row.values, n + 1, row.line),
+                                   encoding=self.encoding)
 
     def _draft(self, line: int, values: Mapping[str, Any], n: int) -> Labelled:
         try:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lam3.bench.evalsets.labelled import EvalSet, Labelled, binary, labelled_response, majority
-from lam3.bench.importers.base import Columns, Row, RowError, read_csv
+from lam3.bench.importers.base import Columns, Row, RowError
 
 RATERS = ("human1", "human2", "human3")
 PUBLISHED = ("harmbench_cf", "gpt4_cf", "llamaguard2_cf", "llama3_cf")
@@ -32,14 +32,7 @@ class JBBJudgeComparison(EvalSet):
     takes = frozenset({"encoding"})
 
     def drafts(self) -> Iterator[Labelled]:
-        for n, row in enumerate(read_csv(self.source, COLUMNS, encoding=self.encoding, hint=ENCODING_HINT)):
-            if row.error is not None:
-                yield Labelled(row.file, row.line, error=row.error)
-                continue
-            try:
-                yield Labelled(row.file, row.line, record=self._record(row, n))
-            except RowError as exc:
-                yield Labelled(row.file, row.line, error=exc)
+        yield from self.csv_drafts(self.source, COLUMNS, self._record, encoding=self.encoding, hint=ENCODING_HINT)
 
     def _record(self, row: Row, n: int) -> dict[str, Any]:
         index = row.get("Index").strip() or str(n)

@@ -8,12 +8,12 @@ and bad rows quarantined as ``file:line: field: reason``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lam3.bench.importers.base import RowError
+from lam3.bench.importers.base import Columns, Row, RowError, read_csv
 from lam3.errors import UserError
 from lam3.fusion.labels import LABEL_FIELDS
 from lam3.records import Response
@@ -110,6 +110,19 @@ class EvalSet:
 
     def drafts(self) -> Iterator[Labelled]:
         raise NotImplementedError
+
+    def csv_drafts(self, path: Path, columns: Columns, build: Callable[[Row, int], dict[str, Any]],
+                   **read: Any) -> Iterator[Labelled]:
+        """Stream ``path`` (:func:`lam3.bench.importers.base.read_csv`) through ``build(row, n)``; a
+        :class:`RowError` becomes the draft's error, so the row is quarantined and the import goes on."""
+        for n, row in enumerate(read_csv(path, columns, **read)):
+            if row.error is not None:
+                yield Labelled(row.file, row.line, error=row.error)
+                continue
+            try:
+                yield Labelled(row.file, row.line, record=build(row, n))
+            except RowError as exc:
+                yield Labelled(row.file, row.line, error=exc)
 
     def folder_files(self, pattern: str) -> list[Path]:
         """SOURCE itself, or the files matching ``pattern`` in the folder SOURCE (sorted)."""

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lam3.bench.evalsets.labelled import EvalSet, Labelled, binary, labelled_response
-from lam3.bench.importers.base import Columns, Row, RowError, has_column, leading_comments, read_csv, read_header
+from lam3.bench.importers.base import Columns, Row, RowError, has_column, leading_comments, read_header
 from lam3.errors import UserError
 
 RATER_PREFIX = "human_score"
@@ -79,14 +79,8 @@ class PyRIT(EvalSet):
             version = metadata(path).get("dataset_version")
             columns = Columns(required=("objective", "assistant_response", *raters),
                               optional=("data_type", "harm_category"))
-            for n, row in enumerate(read_csv(path, columns, encoding=self.encoding, comments=True)):
-                if row.error is not None:
-                    yield Labelled(row.file, row.line, error=row.error)
-                    continue
-                try:
-                    yield Labelled(row.file, row.line, record=self._record(row, n, raters, version))
-                except RowError as exc:
-                    yield Labelled(row.file, row.line, error=exc)
+            yield from self.csv_drafts(path, columns, lambda row, n: self._record(row, n, raters, version),
+                                       encoding=self.encoding, comments=True)
 
     def _record(self, row: Row, n: int, raters: list[str], version: str | None) -> dict[str, Any]:
         kind = row.get("data_type").strip() or "text"

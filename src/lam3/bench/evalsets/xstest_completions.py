@@ -14,11 +14,12 @@ by XSTest's category table.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from lam3.bench.evalsets.labelled import EvalSet, Labelled, labelled_response
-from lam3.bench.importers.base import CategoryTable, Columns, Row, RowError, parse_bool, read_csv
+from lam3.bench.importers.base import CategoryTable, Columns, Row, RowError, parse_bool
 from lam3.taxonomy import BENIGN
 
 COLUMNS = Columns(required=("id", "type", "prompt", "completion", "annotation_1", "annotation_2", "final_label"),
@@ -51,19 +52,15 @@ class XSTestCompletions(EvalSet):
     def inputs(self) -> list[Path]:
         return self.folder_files("*.csv")
 
-    def drafts(self) -> Iterator[Labelled]:
-        table = CategoryTable("xstest")
-        for path in self.inputs():
-            for row in read_csv(path, COLUMNS):
-                if row.error is not None:
-                    yield Labelled(row.file, row.line, error=row.error)
-                    continue
-                try:
-                    yield Labelled(row.file, row.line, record=self._record(row, table))
-                except RowError as exc:
-                    yield Labelled(row.file, row.line, error=exc)
+    @cached_property
+    def table(self) -> CategoryTable:
+        return CategoryTable("xstest")
 
-    def _record(self, row: Row, table: CategoryTable) -> dict[str, Any]:
+    def drafts(self) -> Iterator[Labelled]:
+        for path in self.inputs():
+            yield from self.csv_drafts(path, COLUMNS, self._record)
+
+    def _record(self, row: Row, n: int) -> dict[str, Any]:
         xid, kind = row.need("id"), row.need("type")
         raters = [refusal(row.need(k), k) for k in ("annotation_1", "annotation_2")]
         final = row.need("final_label")
@@ -73,7 +70,7 @@ class XSTestCompletions(EvalSet):
             if agree != (row.need("annotation_1") == row.need("annotation_2")):
                 raise RowError("agreement", f"says {row.get('agreement')!r} but the annotations are "
                                             f"{row.get('annotation_1')!r} and {row.get('annotation_2')!r}")
-        category = BENIGN if not kind.startswith("contrast_") else table.lookup(kind, "type").category
+        category = BENIGN if not kind.startswith("contrast_") else self.table.lookup(kind, "type").category
         model = model_of(row.file)
         sample = f"xstest-{xid}"
         meta = {"benchmark": self.name, "source_id": xid, "source_file": row.file.name, "source_line": row.line,
