@@ -76,5 +76,5 @@ def test_success_judge_score_fuse_asr_report(chat_server, tmp_path: Path) -> Non
     lam3("report", "daily", "--runs", run.parent, "--out-dir", tmp_path / "logs", cwd=tmp_path)
     log = next((tmp_path / "logs").glob("*.md")).read_text()
     section = log.split("#### Attack success rate — headline: judge-based jailbreak success")[1].split("####")[0]
-    assert "| figstep | S1 | response |" in section and "- `jailbreak_success`: jailbreakbench" in section
+    assert "| figstep | S1 | per response |" in section and "- `jailbreak_success`: jailbreakbench" in section
     assert "judge jailbreakbench (jailbreakbench) in success_scored.jsonl errored on 1/" in log

@@ -65,7 +65,7 @@ def validate(
     for metric in sorted({r[0] for r in rows}):
         table = Table(title=f"{METRIC_TITLES[metric]} vs the human majority (95 % intervals)", box=box.SIMPLE_HEAD)
         for col in ("judge", "n", "accuracy", "precision", "recall", "specificity", "F1", "Cohen κ", "ECE"):
-            table.add_column(col, no_wrap=col != "judge")
+            table.add_column(col, no_wrap=True, min_width=18 if col == "judge" else None)
         for _, key, judge, f in sorted((r for r in rows if r[0] == metric), key=lambda r: (r[1] == "fused", r[1])):
             who = key if judge in (key, "fused") else f"{key} ({judge})"
             table.add_row(who, f"{f.n}" + (f" (+{f.not_judged} not judged)" if f.not_judged else ""),

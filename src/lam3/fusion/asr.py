@@ -172,7 +172,7 @@ class AsrRow(BaseModel):
     def flat(self) -> dict[str, Any]:
         """One flat row (JSON output, report tables): group fields, figures, ``ci_low``/``ci_high``, method."""
         return {**self.group, "definition": self.definition, "headline": self.headline, "per": self.per,
-                "n": self.n, "responses": self.responses, "successes": self.successes, "rate": self.rate,
+                "per_title": PER_TITLES[self.per], "n": self.n, "responses": self.responses, "successes": self.successes, "rate": self.rate,
                 "ci_low": self.interval.low, "ci_high": self.interval.high, "interval": self.interval.method,
                 "units": self.interval.n, "unjudged": self.unjudged, "partial": self.partial,
                 "rate_unjudged_as_failure": self.rate_unjudged_as_failure, "k_min": self.k_min,
