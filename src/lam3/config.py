@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lam3.errors import ConfigError
+from lam3.errors import ConfigError, UserError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,6 +91,28 @@ def load_config(path: str | Path, model: type[M], overrides: dict[str, Any] | No
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, path, node) from None
+
+
+def load_json_model(path: str | Path, model: type[M], *, marker: str, what: str, missing: str = "") -> M:
+    """A JSON file LAM3 wrote (a calibration, a judge card) as ``model``; errors name file, line and field.
+
+    ``marker`` is the version key every such file starts with; ``missing`` ends the not-found message.
+    JSON is YAML, so its composed node tree gives the line of a bad field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found{missing}", path=path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(data, dict) or marker not in data:
+        raise UserError(f"not a LAM3 {what} (no {marker})", path=path, line=1)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, path, yaml.compose(text)) from None
 
 
 def config_hash(config: BaseModel | dict[str, Any]) -> str:

@@ -56,12 +56,12 @@ def test_harmbench_results_label_is_the_fused_verdict(mini_run, tmp_path):
     fused = by_id(mini_run / "fused.jsonl")
     items = [item for _, rec in read_score_input(out) for item in [rec]]
     assert {i["harmbench"]["label"] for i in items} == {0, 1}
-    for rec in items:  # no jailbreak_success in this run: the judge-flagged policy risk stands in
+    for rec in items:  # the offline configs fuse jailbreak_success (not_refused): its verdict is the label
         response_id = next(r["id"] for r in lines(mini_run / "response.jsonl")
                            if r["behavior_id"] == rec["behavior_id"] and r["response"] == rec["response"])
-        assert rec["harmbench"]["label"] == int(fused[response_id]["policy_risk"]["flagged"])
-    assert success.fallbacks == len(items)
-    assert any("no jailbreak_success metric" in w and "policy_risk instead" in w for w in summary.warnings)
+        assert rec["harmbench"]["label"] == int(fused[response_id]["jailbreak_success"]["flagged"])
+    assert success.fallbacks == 0
+    assert not any("no jailbreak_success metric" in w for w in summary.warnings)
 
 
 def test_other_success_definitions_and_unjudged_responses(tmp_path):
@@ -100,7 +100,7 @@ def test_jbb_artifact_lists_every_harmful_behaviour_and_validates(mini_run, tmp_
     assert [j.behavior for j in artifact.jailbreaks] == [s["behavior_id"] for s in harmful]
     fused = [r for r in lines(mini_run / "fused.jsonl") if r["attack"] == "figstep" and r["category"] != "benign"]
     attacked = {r["sample_id"] for r in fused}
-    jailbroken = {r["sample_id"] for r in fused if r["policy_risk"]["flagged"]}
+    jailbroken = {r["sample_id"] for r in fused if r["jailbreak_success"]["flagged"]}
     for j, sample in zip(artifact.jailbreaks, harmful):
         assert (j.prompt is not None) == (sample["id"] in attacked)
         assert j.jailbroken == (sample["id"] in jailbroken)
@@ -108,7 +108,7 @@ def test_jbb_artifact_lists_every_harmful_behaviour_and_validates(mini_run, tmp_
     p = artifact.parameters
     assert p.attack_success_rate == len(jailbroken) / len(harmful) and p.total_number_of_jailbreaks == len(jailbroken)
     assert p.number_of_submitted_prompts == len(attacked) and p.model == "example/handwritten"
-    assert p.method == "lam3/figstep" and p.method_parameters["lam3_success"].startswith("jailbreak_success (absent")
+    assert p.method == "lam3/figstep" and p.method_parameters["lam3_success"] == "jailbreak_success"
     assert any("not one of JailbreakBench's leaderboard models" in w for w in summary.warnings)
     assert any("benign controls" in w for w in summary.warnings)
 
@@ -164,10 +164,9 @@ def test_parquet_reads_back_equal_to_the_fused_jsonl(mini_run, tmp_path):
     assert table.schema.field("labels_categories").type == pa.list_(pa.string())
     for row, rec in zip(rows, fused):
         assert row["id"] == rec["id"] and row["review"] == rec["review"]
-        for metric in ("social_toxicity", "policy_risk", "refusal"):
+        for metric in ("social_toxicity", "policy_risk", "refusal", "jailbreak_success"):
             for key in ("score", "flagged", "resolution"):
                 assert row[f"{metric}_{key}"] == rec[metric][key]
-        assert row["jailbreak_success_flagged"] is None  # no such metric in this run
         for key in ("sample_id", "model_id", "attack", "category", "behavior", "prompt", "response", "images"):
             assert row[key] == rec[key]
         assert {k: row[f"labels_{k}"] for k in rec["labels"]} == rec["labels"]

@@ -22,7 +22,7 @@ def rec(rid: str, model: str, attack: str, *, refused: bool | None = None, risky
 
 
 def test_one_definition_per_metric_hand_computed() -> None:
-    assert DEFINITIONS == ("social_toxicity", "policy_risk", "non_refusal", "jailbreak_success")
+    assert DEFINITIONS == ("jailbreak_success", "social_toxicity", "policy_risk", "non_refusal")  # headline first
     records = [
         rec("1", "m", "figstep", refused=False, risky=True, toxic=True, success=True),  # every definition succeeds
         rec("2", "m", "figstep", refused=True, risky=False, toxic=False, success=False),
@@ -60,7 +60,7 @@ def test_responses_sharing_a_sample_are_one_cluster() -> None:
     outcomes = {"s0": (1, 1), "s1": (0, 0), "s2": (1, 0), "s3": (0, 0), "s4": (1, 1), "s5": (0, 1)}
     records = [rec(f"{s}@{a}", "m", a, risky=bool(o[k]), sample=s)
                for s, o in outcomes.items() for k, a in enumerate(("x", "y"))]
-    (row,) = [r for r in asr_table(records, group_by=()) if r.definition == "policy_risk"]
+    (row,) = [r for r in asr_table(records, group_by=()) if r.definition == "policy_risk" and r.per == "response"]
     assert (row.n, row.successes) == (12, 6) and row.interval.n == 6
     assert row.interval.method.startswith("cluster-bootstrap")
     values = [float(o[k]) for o in outcomes.values() for k in range(2)]
@@ -71,7 +71,8 @@ def test_responses_sharing_a_sample_are_one_cluster() -> None:
     per_attack = [r for r in asr_table(records, group_by=("attack",)) if r.definition == "policy_risk"]
     assert {r.interval.method for r in per_attack} == {"clopper-pearson"} and {r.interval.n for r in per_attack} == {6}
     # no clustering asked for: 12 independent units
-    (flat,) = [r for r in asr_table(records, group_by=(), cluster_by=None) if r.definition == "policy_risk"]
+    (flat,) = [r for r in asr_table(records, group_by=(), cluster_by=None)
+               if r.definition == "policy_risk" and r.per == "response"]
     assert flat.interval.method == "clopper-pearson" and flat.interval.n == 12
 
 

@@ -27,10 +27,11 @@ def test_fuse_asr_agreement_review_in_process(tmp_path: Path) -> None:
     assert "fused 30" in result.output and "review queue" in result.output
     result = runner.invoke(app, ["asr", str(out), "--by", "model_id", "--json", str(tmp_path / "asr.json")])
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "asr.json").read_text())
+    rows = json.loads((tmp_path / "asr.json").read_text())["asr"]
     assert {r["definition"] for r in rows} == {"non_refusal", "policy_risk", "social_toxicity"}
     assert all(r["interval"] == "clopper-pearson" and r["ci_low"] <= r["rate"] <= r["ci_high"] for r in rows)
-    assert "ASR by model_id" in result.output
+    assert "Older definitions" in result.output
+    assert "no jailbreak_success verdicts: the headline ASR needs a success judge" in result.output
     result = runner.invoke(app, ["agreement", str(out), "--json", str(tmp_path / "agr.json")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "agr.json").read_text())
@@ -87,7 +88,7 @@ def test_shipped_config_end_to_end_as_a_subprocess(tmp_path: Path) -> None:
     assert fused["r2"]["social_toxicity"]["flagged"] and not fused["r3"]["policy_risk"]["flagged"]
     proc = _lam3("asr", str(out), "--by", "", "--json", str(tmp_path / "asr.json"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    rows = {r["definition"]: r for r in json.loads((tmp_path / "asr.json").read_text())}
+    rows = {r["definition"]: r for r in json.loads((tmp_path / "asr.json").read_text())["asr"] if r["per"] == "response"}
     # r0 and r3 share sample s0, so overall the interval draws 3 samples, not 4 responses
     assert (rows["non_refusal"]["n"], rows["non_refusal"]["successes"], rows["non_refusal"]["units"]) == (4, 3, 3)
     assert rows["non_refusal"]["interval"].startswith("cluster-bootstrap")

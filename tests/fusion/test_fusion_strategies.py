@@ -364,7 +364,7 @@ def test_a_scalar_threshold_counts_where_any_metric_combines_votes(tmp_path: Pat
 def test_shipped_config_validates() -> None:
     """configs/ensemble.yaml names the offline judges; it must load with the registry."""
     ens = load_ensemble(REPO / "configs" / "ensemble.yaml").ensemble
-    assert set(ens.metrics) == {"social_toxicity", "policy_risk", "refusal"}
+    assert set(ens.metrics) == {"social_toxicity", "policy_risk", "refusal", "jailbreak_success"}
     assert ens.judges["keyword_risk"].thresholds["policy_risk"] == 0.5
     assert all(plan.strategy.combines == "votes" for plan in ens.metrics.values())
 

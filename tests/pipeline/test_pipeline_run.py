@@ -41,7 +41,8 @@ def test_pipeline_runs_every_step_then_a_rerun_skips_them(server_run: Path, tmp_
     assert set(first.values()) == {"done"}
     run = tmp_path / "local" / "runs" / "srv_run"
     scored = [json.loads(x) for x in (run / "offline_scored.jsonl").read_text().splitlines()]
-    assert len(scored) == 6 and set(scored[0]["judgements"]) == {"profanity_check", "keyword_risk", "refusal"}
+    assert len(scored) == 6 and set(scored[0]["judgements"]) == {"profanity_check", "keyword_risk", "refusal",
+                                                                 "not_refused"}
     fused = [json.loads(x) for x in (run / "fused.jsonl").read_text().splitlines()]
     assert {f["id"] for f in fused} == {s["id"] for s in scored}
     assert "<img" in (run / "report.html").read_text()

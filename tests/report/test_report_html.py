@@ -96,6 +96,6 @@ def test_a_real_run_is_reported_from_its_fused_votes(tmp_path: Path) -> None:
         flagged = sum(r["policy_risk"]["flagged"] for r in group)
         row = next(line for line in html.split("<tr>") if f"<td>{attack}</td><td>S8</td>" in line)
         assert f"{100 * flagged / len(group):.1f}% ({flagged}/{len(group)})" in row
-    # ASR: several responses per sample, so the interval draws samples, not responses
-    samples = {r["sample_id"] for r in fused if r["attack"] == "figstep"}
+    # ASR: several responses per sample, so the interval draws samples, not responses (benign prompts are no attack)
+    samples = {r["sample_id"] for r in fused if r["attack"] == "figstep" and r["category"] != "benign"}
     assert f"cluster-bootstrap-bca ({len(samples)} units)" in html

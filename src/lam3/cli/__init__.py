@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lam3.cli.bench",
     "lam3.cli.export",
     "lam3.cli.view",
+    "lam3.cli.validate",
 )
 
 for _module in COMMAND_MODULES:

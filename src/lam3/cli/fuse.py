@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
 from lam3.cli.progress import progress_bar, report_bad_line
 
 if TYPE_CHECKING:
+    from lam3.fusion.asr import AsrRow
     from lam3.records import FusedResult
 
 review_app = typer.Typer(help="Human review of disputed responses: export a CSV to fill in, import the labels.",
@@ -34,13 +36,15 @@ def fuse(
     calibration: Path = typer.Option(None, "--calibration", help="Calibration JSON from 'lam3 calibrate'."),
     review_queue: Path = typer.Option(None, "--review-queue", help="Queue path (default OUT.review.jsonl)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again when OUT was made with other settings."),
+    judge_card: list[Path] = typer.Option(None, "--judge-card", help="A card from 'lam3 validate' (repeat; with the "
+                                                                     "config's judge_cards:), saved beside OUT."),
 ) -> None:
     """Fuse several judges into the metrics (Social Toxicity, Policy Risk, Refusal, Jailbreak Success). Rerun to resume."""
     from lam3.pipeline.fuse import fuse_files
 
     with progress_bar(f"fusing {len(inputs)} file(s)") as update:
         s = fuse_files(inputs, config, out, reviews=reviews, calibration=calibration, review_queue=review_queue,
-                       overwrite=overwrite, progress=update, on_bad=report_bad_line)
+                       overwrite=overwrite, progress=update, on_bad=report_bad_line, judge_cards=judge_card or [])
     table = Table(title=f"lam3 fuse → {out}  (join: {s.join.mode})")
     for col in ("metric", "flagged", "no usable judge", "disagreements", "resolutions"):
         table.add_column(col, overflow="fold")
@@ -54,6 +58,12 @@ def fuse(
         console.print(f"review queue: {s.review_queue}" + (f"; fill in {s.review_csv}" if s.review_csv else ""))
     for warning in s.warnings:
         err_console.print(f"[yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
+    for match in s.cards.matches:
+        note = match.note()
+        style = "[green]card applies[/]" if note.applies else "[yellow]card does not apply[/]"
+        console.print(f"{style} ({note.metric}): {escape(note.text())}", highlight=False, soft_wrap=True)
+    if s.cards_file:
+        console.print(f"judge cards saved beside the output: {s.cards_file} (lam3 asr and the reports read them)")
 
 
 @app.command()
@@ -132,37 +142,119 @@ def agreement(
         console.print(f"written {json_out}")
 
 
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return f"[{_pct(low)}, {_pct(high)}]"
+
+
+def _asr_table(title: str, rows: list[AsrRow], group_by: list[str]) -> Table:
+    from lam3.fusion.asr import PER_TITLES
+
+    table = Table(title=title, title_justify="left")
+    for col in (*group_by, "definition", "per", "n", "rate", "95 % CI", "interval", "unjudged", "corrected (Rogan–Gladen)"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        per = PER_TITLES[r.per] + (f" (k={r.k_min}" + (f"–{r.k_max}" if r.k_max != r.k_min else "") + ")"
+                                   if r.k_min is not None else "")
+        table.add_row(*(str(r.group[g]) for g in group_by), r.definition, per, str(r.n), _pct(r.rate),
+                      _ci(r.interval.low, r.interval.high), f"{r.interval.method} ({r.interval.n} units)",
+                      str(r.unjudged), "; ".join(c.text() for c in r.corrected) or "–")
+    return table
+
+
+def _print_judges(rows: list[AsrRow]) -> None:
+    """Once per rate's metric: the judges behind it and each card's figures (or why a card does not apply)."""
+    seen: dict[str, AsrRow] = {}
+    for r in rows:
+        seen.setdefault(r.definition, r)
+    for name, r in seen.items():
+        console.print(f"[bold]{name}[/] from the fused {r.metric} verdict of: {', '.join(r.judges) or '–'}",
+                      highlight=False, soft_wrap=True)
+        for note in r.validity:
+            style = "" if note.applies else "[yellow]"
+            console.print(f"  {style}{escape(note.text())}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def asr(
     fused: Path = typer.Argument(..., help="fused.jsonl from 'lam3 fuse'."),
     by: str = typer.Option("model_id,attack,category", "--by", help="Comma-separated grouping fields ('' = overall)."),
     cluster_by: str = typer.Option("sample_id", "--cluster-by",
-                                   help="Responses sharing this field are one unit of the interval "
+                                   help="Responses sharing this field are one unit of the per-response interval "
                                         "(cluster bootstrap); '' = every response is its own."),
     interval: str = typer.Option("exact", "--interval", help="exact (Clopper-Pearson) or wilson, for groups "
                                                              "without shared samples."),
-    n_resamples: int = typer.Option(2000, "--n-resamples", help="Cluster-bootstrap resamples."),
+    judge_card: list[Path] = typer.Option(None, "--judge-card", help="A card from 'lam3 validate' (repeat); the "
+                                                                     "cards 'lam3 fuse' saved beside FUSED are used too."),
+    paired: str = typer.Option(None, "--paired", help="ATTACK_A,ATTACK_B: ASR(A) − ASR(B) on the samples judged "
+                                                      "under both (e.g. figstep,clean), with paired intervals."),
+    n_resamples: int = typer.Option(2000, "--n-resamples", help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed"),
-    json_out: Path = typer.Option(None, "--json", help="Also write the rows as JSON."),
+    json_out: Path = typer.Option(None, "--json", help="Also write every row (asr, over_refusal, paired, cards) as JSON."),
 ) -> None:
-    """Attack success rate per definition (one per fused metric) with 95 % intervals."""
+    """Attack success rate: judge-based jailbreak success first (per response, per behaviour, ASR@k), the
+    older definitions apart, over-refusal on benign prompts, with 95 % intervals and judge cards."""
+    from lam3.fusion.asr import asr_table, over_refusal_table, paired_table
+    from lam3.fusion.cards import annotate
+    from lam3.pipeline.cards import validity_of
     from lam3.store import write_json
-    from lam3.fusion.asr import asr_table
 
     if interval not in ("exact", "wilson"):
         raise typer.BadParameter("exact or wilson", param_hint="--interval")
+    pair = None
+    if paired is not None:
+        pair = [a.strip() for a in paired.split(",")]
+        if len(pair) != 2 or not all(pair) or pair[0] == pair[1]:
+            raise typer.BadParameter("two different attacks, ATTACK_A,ATTACK_B", param_hint="--paired")
     group_by = [g.strip() for g in by.split(",") if g.strip()]
-    rows = [r.flat() for r in asr_table(_fused_records(fused), group_by=group_by, cluster_by=cluster_by or None,
-                                        interval=interval, n_resamples=n_resamples, seed=seed)]  # type: ignore[arg-type]
-    table = Table(title=f"ASR by {', '.join(group_by) or 'overall'} ({fused})")
-    for col in (*group_by, "definition", "n", "ASR", "95 % CI", "interval"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*(str(r[g]) for g in group_by), r["definition"], str(r["n"]), f"{r['rate']:.3f}",
-                      f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", f"{r['interval']} ({r['units']} units)")
-    console.print(table)
+    validity = validity_of(fused, judge_card or [])
+    common = {"cluster_by": cluster_by or None, "interval": interval, "n_resamples": n_resamples, "seed": seed}
+    boot = {"n_resamples": n_resamples, "seed": seed}
+    rows = annotate(asr_table(_fused_records(fused), group_by=group_by, **common), validity, **boot)  # type: ignore[arg-type]
+    refusal_by = [g for g in group_by if g != "category"]
+    over = annotate(over_refusal_table(_fused_records(fused), group_by=refusal_by, **common), validity, **boot)  # type: ignore[arg-type]
+    pairs = paired_table(_fused_records(fused), pair[0], pair[1], [g for g in group_by if g != "attack"], **boot) \
+        if pair else []
+    headline = [r for r in rows if r.headline]
+    older = [r for r in rows if not r.headline and r.per == "response"]
+    where = ", ".join(group_by) or "overall"
+    if headline:
+        console.print(_asr_table(f"Headline ASR: judge-based jailbreak success by {where} ({fused})", headline,
+                                 group_by))
+    else:
+        console.print("[yellow]no jailbreak_success verdicts[/]: the headline ASR needs a success judge "
+                      "(configs/success_*.yaml, or not_refused offline) fused into jailbreak_success; the older "
+                      "definitions below do not measure whether the response did what the attacker asked",
+                      highlight=False, soft_wrap=True)
+    if older:
+        console.print(_asr_table(f"Older definitions (reported apart; per response, --json has all rows) by {where}",
+                                 older, group_by))
+    if over:
+        console.print(_asr_table(f"Over-refusal: refusal rate on benign prompts by {', '.join(refusal_by) or 'overall'}",
+                                 over, refusal_by))
+    _print_judges(headline + older + over)
+    if pair:
+        table = Table(title=f"Paired: ASR({pair[0]}) − ASR({pair[1]}) on the same samples", title_justify="left")
+        gb = [g for g in group_by if g != "attack"]
+        for col in (*gb, "definition", "pairs", "unpaired", pair[0], pair[1], "difference", "95 % CI", "interval",
+                    "McNemar p"):
+            table.add_column(col, overflow="fold")
+        for p in pairs:
+            d = p.difference
+            table.add_row(*(str(p.group[g]) for g in gb), p.definition, str(p.pairs), str(p.unpaired), _pct(p.rate_a),
+                          _pct(p.rate_b), _pct(d.estimate), _ci(d.low, d.high), d.method,
+                          "–" if d.p_value is None else f"{d.p_value:.3g}")
+        console.print(table if pairs else f"[yellow]no sample was judged under both {pair[0]} and {pair[1]}[/]")
+    if any(r.unjudged for r in rows + over):
+        console.print("unjudged: responses whose metric has no verdict (judges errored, unparseable or missing), "
+                      "left out of n and never counted as failures; HarmBench counts them as failures "
+                      "(rate_unjudged_as_failure in --json)", style="dim", highlight=False)
     if json_out:
-        write_json(json_out, rows)
+        write_json(json_out, {"asr": [r.flat() for r in rows], "over_refusal": [r.flat() for r in over],
+                              "paired": [p.flat() for p in pairs], "cards": validity.summary()})
         console.print(f"written {json_out}")
 
 

@@ -158,6 +158,8 @@ class EnsembleSettings(StrictModel):
     judges: dict[str, EnsembleJudge] = Field(min_length=1)
     calibration: str | None = Field(None, description="calibration JSON written by 'lam3 calibrate'")
     reviews: str | None = Field(None, description="human labels written by 'lam3 review import'")
+    judge_cards: list[str] = Field(default_factory=list,
+                                   description="judge cards written by 'lam3 validate' (shown beside every rate)")
 
     def metric(self, name: Metric) -> MetricConfig | None:
         """The metric's section, None when the YAML has none (defaults then apply)."""

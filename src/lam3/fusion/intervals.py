@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ __all__ = [
     "Interval",
     "PairedInterval",
     "cluster_bootstrap_ci",
+    "paired_statistic_ci",
     "paired_difference_ci",
     "proportion_ci",
     "rogan_gladen",
@@ -41,6 +42,9 @@ _PROPORTION_METHODS: dict[str, tuple[str, str]] = {
     "exact": ("beta", "clopper-pearson"),
     "wilson": ("wilson", "wilson"),
 }
+# Above this many units the BCa jackknife (one statistic evaluation per unit) costs more than the
+# resamples themselves; percentile bounds are used instead (recorded in ``Interval.method``).
+_BCA_MAX_UNITS = 1000
 # Cap on the cells of one resample batch (resamples × clusters), about 8 MB per index array.
 _MAX_BATCH_CELLS = 1_000_000
 
@@ -177,6 +181,66 @@ def paired_difference_ci(a: ArrayLike, b: ArrayLike, *, clusters: Iterable[Hasha
                                              method=method)
     return PairedInterval(estimate=estimate, low=low, high=high, method=f"{label}-{used}", level=level, n=m,
                           p_value=p_value)
+
+
+def paired_statistic_ci(statistic: Callable[..., float | None], data: Sequence[ArrayLike], *,
+                        level: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                        method: BootstrapMethod = "BCa") -> Interval:
+    """A statistic of aligned arrays (κ or F1 of votes vs labels, ECE of probabilities vs labels), bootstrapped.
+
+    Why: κ, F1 and calibration error have no exact interval, so their uncertainty comes from
+    ``scipy.stats.bootstrap`` with paired resampling (one unit = one item, its arrays kept
+    together). ``statistic(*arrays)`` returns the value or None where it is undefined (κ when
+    both raters are constant, F1 with no positive anywhere).
+
+    BCa unless scipy cannot compute it or there are more than 1000 units (its jackknife costs one
+    evaluation per unit), then percentile; ``method`` on the result says which. The estimate
+    only, with low and high None, when the statistic is undefined on the data, undefined in
+    some resample (the interval would be silently conditional on the defined ones), or equal in
+    every resample (a zero-width bootstrap is no evidence of certainty, as at 0/n).
+    """
+    _check_level(level)
+    _check_resamples(n_resamples)
+    arrays = [np.asarray(a) for a in data]
+    if not arrays or any(a.ndim != 1 or a.shape != arrays[0].shape for a in arrays):
+        raise ValueError("data must be one-dimensional arrays of equal length")
+    n = int(arrays[0].size)
+    label = "bootstrap"
+    if n == 0:
+        return Interval(estimate=None, low=None, high=None, method=label, level=level, n=0)
+    value = statistic(*arrays)
+    if value is None or not np.isfinite(value):
+        return Interval(estimate=None, low=None, high=None, method=f"undefined: {label}", level=level, n=n)
+    estimate = float(value)
+    if n < 2:  # one unit: every resample is that unit
+        return Interval(estimate=estimate, low=None, high=None, method="undefined: one unit", level=level, n=n)
+
+    def stat(*sample: np.ndarray) -> float:
+        got = statistic(*sample)
+        return float("nan") if got is None else float(got)
+
+    def run(kind: str) -> tuple[float, float, np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.bootstrap(tuple(arrays), stat, paired=True, vectorized=False, n_resamples=n_resamples,
+                                  batch=max(1, min(n_resamples, _MAX_BATCH_CELLS // n)), confidence_level=level,
+                                  method=kind, rng=np.random.default_rng(seed))
+        return (float(res.confidence_interval.low), float(res.confidence_interval.high),
+                np.asarray(res.bootstrap_distribution))
+
+    kind = method if (method != "BCa" or n <= _BCA_MAX_UNITS) else "percentile"
+    low, high, dist = run(kind)
+    if not np.all(np.isfinite(dist)):
+        return Interval(estimate=estimate, low=None, high=None, method=f"undefined in some resamples: {label}",
+                        level=level, n=n)
+    if _all_equal(dist):
+        return Interval(estimate=estimate, low=None, high=None, method="undefined: identical resamples",
+                        level=level, n=n)
+    if kind == "BCa" and not (np.isfinite(low) and np.isfinite(high)):
+        low, high, _ = run("percentile")
+        kind = "percentile"
+    return Interval(estimate=estimate, low=low, high=high, method=f"{label}-{kind.lower()}", level=level, n=n)
 
 
 def rogan_gladen(k: int, n: int, sensitivity: float, specificity: float, *, sens_n: int, spec_n: int,

@@ -146,6 +146,10 @@ class RefusalDetector(Judge):
                 except ValueError as exc:
                     out.append(self.failure(str(exc)))
                     continue
-            out.append(self.judgement({"refusal": m.score}, latency_ms=sw.ms,
-                                      details={"phrase": m.phrase, "sentence": m.sentence}))
+            out.append(self.judgement_of(m, sw.ms))
         return out
+
+    def judgement_of(self, match: RefusalMatch, latency_ms: float) -> Judgement:
+        """The judgement of one text's strongest refusal evidence (a subclass reads the same match its own way)."""
+        return self.judgement({"refusal": match.score}, latency_ms=latency_ms,
+                              details={"phrase": match.phrase, "sentence": match.sentence})

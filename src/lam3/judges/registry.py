@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.profanity",
     "lam3.judges.keyword_risk",
     "lam3.judges.refusal",
+    "lam3.judges.not_refused",
     "lam3.judges.detoxify",
     "lam3.judges.learned",
     "lam3.judges.hf_classifier",

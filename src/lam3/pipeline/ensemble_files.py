@@ -6,15 +6,12 @@ complaints into one-line errors naming file, line and field.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from lam3.config import dotted, line_of, load_config, read_yaml, validation_error
+from lam3.config import dotted, line_of, load_config, load_json_model, read_yaml
 from lam3.errors import ConfigError, UserError
 from lam3.fusion.calibration import CalibrationFile
 from lam3.fusion.config import EnsembleConfig
@@ -32,6 +29,8 @@ class LoadedEnsemble:
     node: yaml.Node | None
     calibration: Path | None
     reviews: Path | None
+    judge_cards: list[Path] = field(default_factory=list)
+    """the cards the YAML names (``judge_cards:``), relative to it"""
 
     def located(self, exc: EnsembleError) -> ConfigError:
         """The fusion error as ``file:line: field: message``."""
@@ -66,21 +65,7 @@ def judge_infos(config: EnsembleConfig, path: str | Path, node: yaml.Node | None
 
 def load_calibration(path: str | Path) -> CalibrationFile:
     """A calibration JSON written by ``lam3 calibrate``; errors name file, line and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("calibration file not found", path=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-    if not isinstance(data, dict) or "lam3_calibration_version" not in data:
-        raise UserError("not a LAM3 calibration file (no lam3_calibration_version)", path=path, line=1)
-    try:
-        return CalibrationFile.model_validate(data)
-    except ValidationError as exc:
-        node = yaml.compose(text)  # JSON is YAML: its node tree gives the line of the bad field
-        raise validation_error(exc, path, node) from None
+    return load_json_model(path, CalibrationFile, marker="lam3_calibration_version", what="calibration file")
 
 
 def load_ensemble(config_path: str | Path, *, calibration: str | Path | None = None,
@@ -96,4 +81,5 @@ def load_ensemble(config_path: str | Path, *, calibration: str | Path | None = N
         ensemble = Ensemble(config, judge_infos(config, path, node), cal, fitting=fitting)
     except EnsembleError as exc:
         raise located(exc, path, node) from None
-    return LoadedEnsemble(ensemble, config, path, node, cal_path, rev_path)
+    cards = [p for p in (resolve(c, path.parent) for c in config.judge_cards) if p is not None]
+    return LoadedEnsemble(ensemble, config, path, node, cal_path, rev_path, cards)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from lam3.errors import UserError
+from lam3.fusion.cards import Validity
 from lam3.fusion.ensemble import Ensemble, EnsembleError, RecordError
 from lam3.lock import OutputLock
 from lam3.manifest import sha256_file
+from lam3.pipeline.cards import IDENTITY, JudgeVersions, fused_identity, read_cards, save_run_cards
 from lam3.pipeline.ensemble_files import LoadedEnsemble, load_ensemble
 from lam3.pipeline.join import Joined, JoinStats, join_scored
 from lam3.pipeline.review import ReviewItem, ReviewQueue, load_reviews, pending_metrics
@@ -49,6 +51,8 @@ class FuseSummary(StageSummary):
     review_queue: Path | None = None
     review_csv: Path | None = None
     review_csv_note: str | None = None
+    cards: Validity = field(default_factory=Validity)
+    cards_file: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,22 +106,25 @@ def fuse_files(inputs: Sequence[str | Path], config_path: str | Path, output: st
                reviews: str | Path | None = None, calibration: str | Path | None = None,
                review_queue: str | Path | None = None, overwrite: bool = False,
                progress: Callable[[int, int], None] | None = None,
-               on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None) -> FuseSummary:
+               on_bad: Callable[[BadLine], None] | None = None, workdir: str | Path | None = None,
+               judge_cards: Sequence[str | Path] = ()) -> FuseSummary:
     """Fuse the scored ``inputs`` into ``output`` (resumable; see module docstring).
 
     One writer at a time: the output's lock (:mod:`lam3.lock`) is held before anything is checked or deleted
-    (the stage takes it again, re-entrantly).
+    (the stage takes it again, re-entrantly). ``judge_cards`` (with the YAML's ``judge_cards:``) are checked
+    against the judges fused and copied beside the output (``OUT.cards.json``); they never change a fused value.
     """
     with OutputLock(output):
         return _fuse_locked(inputs, config_path, output, reviews=reviews, calibration=calibration,
                             review_queue=review_queue, overwrite=overwrite, progress=progress, on_bad=on_bad,
-                            workdir=workdir)
+                            workdir=workdir, judge_cards=judge_cards)
 
 
 def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: str | Path, *,
                  reviews: str | Path | None, calibration: str | Path | None, review_queue: str | Path | None,
                  overwrite: bool, progress: Callable[[int, int], None] | None,
-                 on_bad: Callable[[BadLine], None] | None, workdir: str | Path | None) -> FuseSummary:
+                 on_bad: Callable[[BadLine], None] | None, workdir: str | Path | None,
+                 judge_cards: Sequence[str | Path]) -> FuseSummary:
     output = Path(output)
     inputs = [Path(p) for p in inputs]
     if not inputs:
@@ -127,6 +134,8 @@ def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: 
             raise UserError("input file not found", path=p)
     loaded = load_ensemble(config_path, calibration=calibration, reviews=reviews)
     ensemble, config = loaded.ensemble, loaded.config
+    cards = read_cards([*loaded.judge_cards, *judge_cards])  # a bad card fails before any work
+    versions = JudgeVersions()
     human = load_reviews(loaded.reviews, metrics=list(ensemble.metrics)) if loaded.reviews else {}
     queue_path = Path(review_queue) if review_queue else output.with_name(
         output.name.removesuffix(".jsonl") + ".review.jsonl")
@@ -151,6 +160,7 @@ def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: 
             nonlocal done
             for joined in joins:
                 done += 1
+                versions.add(joined.judgements)  # every input record: the judge versions the run used
                 yield joined.sources[0][1], joined
 
         todo = stage.pending(counted(join_scored(inputs, config.id_field, stage.quarantine, Path(tmp), summary.join)),
@@ -177,10 +187,14 @@ def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: 
         summary.stats = {"missing": st.missing, "errored": st.errored, "malformed": st.malformed,
                          "unmapped": st.unmapped, "unconfigured": st.unconfigured,
                          "arbiter_missing": st.arbiter_missing, "metrics": list(ensemble.metrics)}
+        identity = fused_identity(ensemble, inputs, versions)
+        summary.cards = Validity.of(cards, identity)
+        summary.cards_file = save_run_cards(output, cards)
+        summary.stats.update({IDENTITY: identity.model_dump(mode="json"), "judge_cards": summary.cards.summary()})
         if progress:
             progress(done, total)
         stage.finish(inputs=[p for p in (loaded.calibration, loaded.reviews) if p],
-                     artifacts=[summary.review_csv] if summary.review_csv else [])
+                     artifacts=[p for p in (summary.review_csv, summary.cards_file) if p])
     return summary
 
 
@@ -222,5 +236,6 @@ def _settings(loaded: LoadedEnsemble) -> dict[str, Any]:
     cfg = loaded.config.model_dump(mode="json")
     cfg.pop("reviews", None)
     cfg.pop("calibration", None)
+    cfg.pop("judge_cards", None)  # cards are checked, never change a fused value
     return {"ensemble": cfg,
             "calibration_sha256": sha256_file(loaded.calibration) if loaded.calibration else None}

@@ -23,7 +23,16 @@ from lam3.models.config import PRESETS
 from lam3.pipeline.rundir import find_runs
 from lam3.records import GenerationSettings
 from lam3.report import render_template
-from lam3.report.runs import RunData, agreement_rows, fused_agreement, fused_asr, kappa_matrices, load_run
+from lam3.report.runs import (
+    RunData,
+    agreement_rows,
+    fused_agreement,
+    fused_asr,
+    fused_over_refusal,
+    fused_paired,
+    kappa_matrices,
+    load_run,
+)
 from lam3.store import atomic_write
 
 DEFAULT_OUT_DIR = Path("outputs/daily_logs")
@@ -98,6 +107,7 @@ def _run_context(data: RunData) -> dict[str, Any]:
                "refusal": _pct(row, "refusal"), "disputed": row.disputed}
               for k, row in sorted(data.groups.items())]
     asr, asr_note = fused_asr(data, ("model_id", "attack", "category"))
+    over, over_note = fused_over_refusal(data)
     agreement, agreement_note = fused_agreement(data)
     kappas = [{"title": title, "names": names,
                "rows": [{"name": n, "cells": ["—" if v is None else f"{v:.2f}" for v in row]}
@@ -107,9 +117,21 @@ def _run_context(data: RunData) -> dict[str, Any]:
             "generation": data.generation_table(), "preset": _preset(data),
             "num_samples": (data.requested_generation() or GenerationSettings()).num_samples,
             "eval_stages": eval_stages, "groups": groups,
-            "kappas": kappas, "asr": asr, "asr_note": asr_note,
+            "kappas": kappas, "asr_note": asr_note, "asr_headline": [a for a in asr if a["headline"]],
+            "asr_older": [a for a in asr if not a["headline"] and a["per"] == "response"],
+            "asr_judges": _judges_behind(asr + over), "over_refusal": over, "over_refusal_note": over_note,
+            "paired": fused_paired(data),
             "agreement_rows": agreement_rows(agreement), "agreement_note": agreement_note,
             "git": m.git.model_dump(), "updated": m.updated or "—"}
+
+
+def _judges_behind(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Once per rate definition: the judges behind it and each judge card's figures (or why it does not apply)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        seen.setdefault(r["definition"], {"definition": r["definition"], "judges": r["judges"],
+                                          "validity": r["validity_text"]})
+    return list(seen.values())
 
 
 def _issues(data: RunData) -> list[str]:
@@ -133,6 +155,10 @@ def _issues(data: RunData) -> list[str]:
         if st.status != "done":
             out.append(f"{data.name}: pipeline step {step} is {st.status}" + (f": {st.message}" if st.message else
                                                                                " (rerun `lam3 pipeline`)"))
+    for match in data.validity.matches:
+        if not match.applies:
+            out.append(f"{data.name}: judge card {match.source} ({match.card.dataset.name}) does not apply to "
+                       f"{match.key} / {match.metric}: {'; '.join(match.reasons)}")
     for name, st in data.manifest.stages.items():
         if st.status == "running":
             out.append(f"{data.name}: stage {name} did not finish (interrupted?); rerun the same command to "

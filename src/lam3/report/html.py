@@ -16,7 +16,16 @@ from lam3.errors import UserError
 from lam3.manifest import now
 from lam3.records import METRICS, Metric
 from lam3.report import METRIC_TITLES, render_template
-from lam3.report.runs import GroupRow, RunData, fused_agreement, fused_asr, kappa_matrices, load_run
+from lam3.report.runs import (
+    GroupRow,
+    RunData,
+    fused_agreement,
+    fused_asr,
+    fused_over_refusal,
+    fused_paired,
+    kappa_matrices,
+    load_run,
+)
 from lam3.store import atomic_write
 
 
@@ -88,8 +97,10 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
             "metric_judges": d.metric_judges,
             "git": git.model_dump(), "updated": d.manifest.updated, "quarantined": d.quarantined,
             "heatmaps": heatmaps or [plot(None, "no fused metric with two judges or more")],
-            "asr_plot": plot(plots.asr_errorbars(asr_rows, ("model_id", "attack")), asr_note or "no ASR rows"),
+            "asr_plot": plot(plots.asr_errorbars([a for a in asr_rows if a["per"] == "response"], ("model_id", "attack")),
+                             asr_note or "no ASR rows"),
             "asr_rows": asr_rows,
+            "over_refusal_rows": fused_over_refusal(d)[0], "paired_rows": fused_paired(d),
             "groups": [_row_dict(k, r) for k, r in sorted(d.groups.items())],
             "disputed": d.disputed,
         })

@@ -19,8 +19,10 @@ from pydantic import ValidationError
 from lam3.config import dotted
 from lam3.errors import UserError
 from lam3.fusion.agreement import AgreementSummary, agreement_summary
-from lam3.fusion.asr import asr_table
+from lam3.fusion.asr import asr_table, over_refusal_table, paired_table
+from lam3.fusion.cards import Validity, annotate
 from lam3.manifest import Manifest, StageEntry
+from lam3.pipeline.cards import validity_of
 from lam3.pipeline.fused_records import read_fused
 from lam3.pipeline.rundir import RunDir
 from lam3.records import GENERATION_KNOBS, METRICS, FusedResult, GenerationSettings, Metric, upgrade
@@ -100,6 +102,8 @@ class RunData:
     quarantined: dict[str, int] = field(default_factory=dict)
     quarantine_reasons: dict[str, list[str]] = field(default_factory=dict)
     bad_lines: int = 0
+    validity: Validity = field(default_factory=Validity)
+    """the judge cards ``lam3 fuse`` saved beside fused.jsonl, checked against the judges it fused"""
 
     @property
     def name(self) -> str:
@@ -318,6 +322,8 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
                 (rec.model_extra or {}).pop(text, None)
             data.fused.append(rec)
     data.metric_judges = {m: sorted(v) for m, v in votes.items() if v}
+    if run.fused.is_file():
+        data.validity = validity_of(run.fused)
     for st in data.judges:
         st.flagged = votes.get(st.metric, {}).get(st.key)  # type: ignore[call-overload]
     data.disputed = [item for _, _, item in sorted(heap, key=lambda e: (-e[0], -e[1]))]
@@ -344,10 +350,32 @@ def fused_agreement(data: RunData) -> tuple[AgreementSummary | None, str | None]
 
 
 def fused_asr(data: RunData, group_by: tuple[str, ...]) -> tuple[list[dict[str, Any]], str | None]:
-    """ASR rows (flat, with their intervals) from the run's fused verdicts, or why there are none."""
+    """ASR rows (flat) from the run's fused verdicts, or why there are none.
+
+    Every row names the judges behind it (``judges``), carries each judge card's figures or why a
+    card does not apply (``validity``, ``validity_text``) and, for per-response rows with a matching
+    card of the fused verdict, the Rogan–Gladen corrected rate beside the raw one (``corrected``).
+    ``headline`` marks judge-based jailbreak success; ``per`` says the unit (response, behavior,
+    sample_mean, sample_any = ASR@k). Benign prompts are in :func:`fused_over_refusal` instead.
+    """
     if not data.fused:
         return [], NO_FUSED
-    return [row.flat() for row in asr_table(data.fused, group_by=group_by)], None
+    return [row.flat() for row in annotate(asr_table(data.fused, group_by=group_by), data.validity)], None
+
+
+def fused_over_refusal(data: RunData, group_by: tuple[str, ...] = ("model_id", "attack")
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """The refusal rate on benign prompts per model × attack (flat rows as :func:`fused_asr`), or why none."""
+    if not data.fused:
+        return [], NO_FUSED
+    rows = annotate(over_refusal_table(data.fused, group_by=group_by), data.validity)
+    return [row.flat() for row in rows], None if rows else "no benign prompts (category benign) in this run"
+
+
+def fused_paired(data: RunData, baseline: str = "clean") -> list[dict[str, Any]]:
+    """Adversarial − clean: ASR(attack) − ASR(baseline) per model on the samples judged under both, each attack."""
+    attacks = sorted({str(a) for rec in data.fused if (a := getattr(rec, "attack", None)) not in (None, baseline)})
+    return [row.flat() for attack in attacks for row in paired_table(data.fused, attack, baseline, ("model_id",))]
 
 
 def kappa_matrices(agreement: AgreementSummary | None) -> list[tuple[str, list[str], list[list[float | None]]]]:

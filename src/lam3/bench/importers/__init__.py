@@ -8,7 +8,7 @@ Modules are imported on demand, so ``lam3 --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lam3.errors import UserError
 
@@ -28,9 +28,14 @@ FORMATS: dict[str, str] = {
 """Format name (as on the command line) → ``module:Importer class``."""
 
 
-def get_importer(name: str) -> type[Importer]:
-    target = FORMATS.get(name)
+def format_class(formats: dict[str, str], name: str, what: str, field: str) -> Any:
+    """The class ``formats[name]`` (``module:Class``) names, imported on demand; an unknown name lists the known."""
+    target = formats.get(name)
     if target is None:
-        raise UserError(f"unknown benchmark format {name!r} (one of: {', '.join(FORMATS)})", field="FORMAT")
+        raise UserError(f"unknown {what} {name!r} (one of: {', '.join(formats)})", field=field)
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def get_importer(name: str) -> type[Importer]:
+    return format_class(FORMATS, name, "benchmark format", "FORMAT")

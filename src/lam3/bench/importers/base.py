@@ -212,7 +212,7 @@ class Row:
         return value
 
 
-def _header_map(header: list[str], columns: Columns, path: Path) -> dict[str, int]:
+def _header_map(header: list[str], columns: Columns, path: Path, line: int = 1) -> dict[str, int]:
     wanted = {c.casefold(): c for c in (*columns.required, *columns.optional)}
     aliases = {k.casefold(): v for k, v in columns.aliases.items()}
     found: dict[str, int] = {}
@@ -222,12 +222,12 @@ def _header_map(header: list[str], columns: Columns, path: Path) -> dict[str, in
         if name is None:
             continue
         if name in found:
-            raise UserError(f"column {name!r} appears twice in the header", path=path, line=1, field=name)
+            raise UserError(f"column {name!r} appears twice in the header", path=path, line=line, field=name)
         found[name] = i
     for name in columns.required:
         if name not in found:
             raise UserError(f"missing column {name!r} (the header has: {', '.join(repr(h) for h in header)})",
-                            path=path, line=1, field=name)
+                            path=path, line=line, field=name)
     return found
 
 
@@ -236,30 +236,38 @@ def _check_bom_free_start(raw: bytes, path: Path) -> None:
         raise UserError("UTF-16 text: save the file as UTF-8", path=path, line=1)
 
 
-def read_csv(path: Path, columns: Columns) -> Iterator[Row]:
+def read_csv(path: Path, columns: Columns, *, encoding: str | None = None, comments: bool = False,
+             hint: str = "save the file as UTF-8") -> Iterator[Row]:
     """Stream the rows of ``path`` as :class:`Row`\\ s (values by column name); ``line`` is where a row starts.
 
     The header must name every required column (one-line error naming file, line and column
     otherwise). A row with more cells than the header, or too few to hold a required column,
-    is yielded with its ``error`` set, so the stage can quarantine it.
+    is yielded with its ``error`` set, so the stage can quarantine it. ``encoding`` (default
+    strict UTF-8, BOM allowed) names another codec the user knows the file is in; ``comments``
+    skips the ``#`` lines before the header (PyRIT's metadata line; :func:`leading_comments`
+    reads them); ``hint`` ends the message of a file that does not decode.
     """
     if not path.is_file():
         raise UserError("file not found", path=path)
     csv.field_size_limit(_CSV_FIELD_LIMIT)
+    codec = _codec(encoding)
     raw = open(path, "rb")
     try:
         _check_bom_free_start(raw.read(4), path)
         raw.seek(0)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+        text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+        skipped = len(leading_comments(path, encoding)) if comments else 0
+        for _ in range(skipped):
+            text.readline()
         reader = csv.reader(text)
         try:
             header = next(reader, None)
             if header is None:
-                raise UserError("empty file: expected a CSV header", path=path, line=1)
-            index = _header_map(header, columns, path)
+                raise UserError("empty file: expected a CSV header", path=path, line=skipped + 1)
+            index = _header_map(header, columns, path, line=skipped + 1)
             width = len(header)
             while True:
-                start = reader.line_num + 1
+                start = skipped + reader.line_num + 1
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -278,29 +286,57 @@ def read_csv(path: Path, columns: Columns) -> Iterator[Row]:
                     continue
                 yield Row(path, start, values)
         except UnicodeDecodeError as exc:  # decoded a block ahead: find the line itself
-            raise UserError(f"not UTF-8 text ({exc.reason}); save the file as UTF-8", path=path,
-                            line=_first_bad_utf8_line(path)) from None
+            raise UserError(f"not {'UTF-8' if encoding is None else codec} text ({exc.reason}); {hint}", path=path,
+                            line=_first_bad_line(path, codec)) from None
         except csv.Error as exc:
-            raise UserError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+            raise UserError(f"malformed CSV: {exc}", path=path, line=skipped + reader.line_num) from None
     finally:
         raw.close()
 
 
-def _first_bad_utf8_line(path: Path) -> int | None:
+def _codec(encoding: str | None) -> str:
+    """The codec to decode with: strict UTF-8 (BOM allowed) unless the user names another one."""
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UserError(f"unknown text encoding {encoding!r} (e.g. utf-8, mac_roman, cp1252)",
+                        field="--encoding") from None
+
+
+def _first_bad_line(path: Path, codec: str) -> int | None:
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             try:
-                raw.decode("utf-8")
+                raw.decode(codec)
             except UnicodeDecodeError:
                 return lineno
     return None
 
 
-def read_header(path: Path) -> list[str]:
-    """The header cells of a CSV file (to tell a format's variants apart before reading it)."""
+def leading_comments(path: Path, encoding: str | None = None) -> list[str]:
+    """The ``#`` lines before a CSV header (PyRIT: ``# dataset_version=1.0, harm_definition=…``), without ``#``."""
+    found = []
+    with open(path, encoding=_codec(encoding), errors="replace", newline="") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            found.append(line[1:].strip())
+    return found
+
+
+def read_header(path: Path, *, encoding: str | None = None, comments: bool = False) -> list[str]:
+    """The header cells of a CSV file (to tell a format's variants apart before reading it).
+
+    ``comments``: the header is the first line after the leading ``#`` lines (see :func:`read_csv`).
+    """
     if not path.is_file():
         raise UserError("file not found", path=path)
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+    skipped = len(leading_comments(path, encoding)) if comments else 0
+    with open(path, encoding=_codec(encoding), errors="replace", newline="") as fh:
+        for _ in range(skipped):
+            fh.readline()
         return [cell.strip() for cell in next(csv.reader(fh), [])]
 
 
