@@ -20,9 +20,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict
-from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.proportion import proportion_confint
 
 __all__ = [
     "Interval",
@@ -87,6 +84,8 @@ def proportion_ci(k: int, n: int, *, method: ProportionMethod = "exact", level: 
     sm_method, label = _PROPORTION_METHODS[method]
     if n == 0:
         return Interval(estimate=None, low=None, high=None, method=label, level=level, n=0)
+    from statsmodels.stats.proportion import proportion_confint  # lazy: statsmodels costs ~1 s to import
+
     low, high = proportion_confint(k, n, alpha=1 - level, method=sm_method)
     # Both methods have the bound exactly 0 at 0/n and 1 at n/n. statsmodels' Wilson gives
     # 3e-17 and 1 - 1e-16 there, which a report would print as "not quite 1".
@@ -166,6 +165,8 @@ def paired_difference_ci(a: ArrayLike, b: ArrayLike, *, clusters: Iterable[Hasha
     if clusters is None and _is_binary(xa) and _is_binary(xb):
         table = [[int(np.sum((xa == 1) & (xb == 1))), int(np.sum((xa == 1) & (xb == 0)))],
                  [int(np.sum((xa == 0) & (xb == 1))), int(np.sum((xa == 0) & (xb == 0)))]]
+        from statsmodels.stats.contingency_tables import mcnemar
+
         p_value = float(mcnemar(table, exact=True).pvalue)
     d = xa - xb
     if clusters is None:
@@ -199,6 +200,8 @@ def paired_statistic_ci(statistic: Callable[..., float | None], data: Sequence[A
     some resample (the interval would be silently conditional on the defined ones), or equal in
     every resample (a zero-width bootstrap is no evidence of certainty, as at 0/n).
     """
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     _check_level(level)
     _check_resamples(n_resamples)
     arrays = [np.asarray(a) for a in data]
@@ -307,6 +310,8 @@ def rogan_gladen(k: int, n: int, sensitivity: float, specificity: float, *, sens
 def _bootstrap_pooled_mean(sums: np.ndarray, counts: np.ndarray, *, level: float, n_resamples: int, seed: int,
                            method: str) -> tuple[float, float, str]:
     """scipy's bootstrap over unit indices; the statistic is Σ sums / Σ counts of the drawn units."""
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s to import
+
     _check_resamples(n_resamples)
     if method not in ("BCa", "percentile"):
         raise ValueError(f"unknown bootstrap method {method!r} (BCa, percentile)")

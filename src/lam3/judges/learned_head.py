@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from lam3.errors import UserError
 from lam3.judges.keyword_risk import keyword_hits
@@ -105,6 +104,8 @@ class Head:
         return np.column_stack(cols) if cols else np.zeros((len(features), 0))
 
     def predict(self, features: Features) -> np.ndarray:
+        from scipy.special import expit  # lazy: registering the judge must not import scipy
+
         return expit(((self.inputs(features) - self.mean) / self.scale) @ self.w + self.b)
 
     def arrays(self) -> dict[str, np.ndarray]:

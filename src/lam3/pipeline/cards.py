@@ -114,11 +114,15 @@ class JudgeVersions:
 
     def __init__(self) -> None:
         self.seen: dict[str, dict[str, set[str]]] = {}
+        self._last: dict[str, tuple[Any, Any]] = {}
 
     def add(self, judgements: Mapping[str, Any]) -> None:
         for key, j in judgements.items():
             if isinstance(j, Mapping) and j.get("judge") is not None:
-                self.seen.setdefault(key, {}).setdefault(str(j["judge"]), set()).add(str(j.get("version")))
+                pair = (j["judge"], j.get("version"))
+                if self._last.get(key) != pair:  # the common case, one name and version per key: no set work
+                    self._last[key] = pair
+                    self.seen.setdefault(key, {}).setdefault(str(pair[0]), set()).add(str(pair[1]))
 
 
 def fused_identity(ensemble: Ensemble, inputs: Sequence[Path], versions: JudgeVersions) -> RunIdentity:
