@@ -4,7 +4,8 @@
 sleep per batch (so a run can be killed part-way), appends ``start``/``end`` events with the
 process id and the batch's ids to a JSONL log (so a test can see which process judged what, and
 that a batch really was started twice), and, once, dies in the middle of the batch that holds
-``die_on`` — by ``ray.kill`` on its own actor, or by waiting for the test to SIGKILL its process.
+``die_on`` — by ``ray.kill`` on its own actor, or by waiting for the test to SIGKILL its process —
+or raises on every batch that holds ``raise_on``.
 
 It registers itself when imported; the Ray tests put this folder on the workers' PYTHONPATH so
 actors unpickle it by reference, as they would a third-party judge installed on the cluster.
@@ -34,6 +35,7 @@ class ProbeConfig(JudgeConfig):
     die_by: Literal["ray_kill", "wait_for_sigkill"] = "ray_kill"
     marker: str | None = Field(None, description="file created when the judge is about to die (once)")
     fail_load: bool = False
+    raise_on: str | None = Field(None, description="record id: score() raises on any batch holding it")
 
 
 @register("scale_probe")
@@ -60,6 +62,8 @@ class ScaleProbe(Judge):
 
     def score(self, batch: Sequence[ScoreInput]) -> list[Judgement]:
         self._event("start", batch)
+        if self.config.raise_on and any(i.id == self.config.raise_on for i in batch):
+            raise RuntimeError(f"probe refuses the batch holding {self.config.raise_on}")
         if self.config.die_on and self.config.marker and any(i.id == self.config.die_on for i in batch):
             marker = Path(self.config.marker)
             if not marker.exists():

@@ -26,7 +26,7 @@ Backend = Literal["local", "openai_compatible"]
 Scoring = Literal["auto", "probability", "parse"]
 
 LOCAL_KEYS: frozenset[str] = frozenset({"revision", "local_files_only", "cache_dir", "device_map", "precision",
-                                        "quantization", "attn_implementation", "max_length"})
+                                        "quantization", "attn_implementation", "max_length", "prefix_cache"})
 ENDPOINT_KEYS: frozenset[str] = frozenset({
     "base_url", "api_key_env", "top_logprobs", "seed", "expect_served_model", "clip_tokenizer",
     *(set(RemoteConfig.model_fields) - {"batch_size", "threshold"})})
@@ -67,6 +67,9 @@ class PromptedConfig(RemoteConfig):
         "bitsandbytes: true / false / auto or {bits, quant_type, use_double_quant, compute_dtype} (CUDA + lam3[quant])"))
     attn_implementation: AttnImplementation | None = Field(None, description="eager | sdpa | flash_attention_2")
     max_length: int = Field(4096, gt=0, description="longest judge prompt in tokens; longer gets a per-record error")
+    prefix_cache: bool = Field(True, description=(
+        "probability scoring: compute the prompt start every record of a forward batch shares (the published "
+        "template's fixed text) once and reuse its KV cache; the same probabilities up to float rounding"))
     # -- openai_compatible ---------------------------------------------------------------------------
     base_url: str | None = Field(None, description="e.g. http://localhost:8000/v1 (vllm serve), https://api.openai.com/v1")
     api_key_env: str | None = Field("OPENAI_API_KEY", description=(
@@ -97,6 +100,9 @@ class PromptedConfig(RemoteConfig):
             stray = sorted(given & ENDPOINT_KEYS)
             if stray:
                 raise ValueError(f"{', '.join(stray)} only apply to backend: openai_compatible")
+            if self.prefix_cache and "prefix_cache" in given and self.scoring == "parse":
+                raise ValueError("prefix_cache applies to the one forward pass of probability scoring, not to "
+                                 "scoring: parse (generation)")
         else:
             allowed = CLIP_TOKENIZER_KEYS if self.clip_tokenizer else frozenset()
             stray = sorted((given & LOCAL_KEYS) - allowed)

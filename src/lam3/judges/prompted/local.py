@@ -14,6 +14,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.judges.base import Stopwatch
+from lam3.judges.local import last_step
 from lam3 import hf
 from lam3.hf import input_device
 from lam3.judges.prompted.answers import Reader
@@ -152,18 +153,18 @@ class LocalBackend:
         return {k: v.to(device) for k, v in enc.items()}
 
     def _probabilities(self, rows: list[list[int]], label_ids: dict[str, list[int]]) -> list[Reply]:
+        """One forward pass (the prompt start the batch shares computed once: ``prefix_cache``)."""
         import torch
 
-        enc = self._batch(rows)
-        position_ids = (enc["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            out = self.model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=False)
-        probs = torch.softmax(out.logits[:, -1, :].float(), dim=-1)
+        step = last_step(self.model, self._batch(rows), prefix_cache=self.config.prefix_cache,
+                         pad_id=self.tokenizer.pad_token_id)
+        probs = torch.softmax(step.logits, dim=-1)
         tokens = {label: self.tokenizer.convert_ids_to_tokens(ids) for label, ids in label_ids.items()}
         replies = []
         for row in probs:
             mass = {label: float(row[ids].sum()) for label, ids in label_ids.items()}
-            replies.append(Reply(mass=mass, tokens=tokens))
+            replies.append(Reply(mass=mass, tokens=tokens, details={"prefix_cache": step.shared > 0,
+                                                                    "shared_prefix_tokens": step.shared}))
         return replies
 
     def _generate(self, rows: list[list[int]], max_new_tokens: int) -> list[Reply]:
