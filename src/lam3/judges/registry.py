@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.perspective",
     "lam3.judges.openai_moderation",
     "lam3.judges.llama_guard",
+    "lam3.judges.llama_guard_prompted",
     "lam3.judges.zero_shot",
     "lam3.judges.harmbench",
     "lam3.judges.strongreject",

@@ -135,6 +135,14 @@ class PromptedJudge(Judge):
             if not ok:
                 raise DependencyError(f"backend: openai_compatible {why}")
             return EndpointBackend(cfg, name=self.name)
+        if cfg.backend == "vllm":
+            from lam3.models.vllm_backend import vllm_available
+            from lam3.judges.prompted.vllm_backend import VllmBackend
+
+            ok, why = vllm_available()
+            if not ok:
+                raise DependencyError(f"backend: vllm unavailable: {why}; use backend: local or openai_compatible")
+            return VllmBackend(cfg, exact_label_tokens=self.exact_label_tokens())
         ok, why = transformers_available()
         if not ok:
             raise DependencyError(f"backend: local {why}")
@@ -230,21 +238,24 @@ class PromptedJudge(Judge):
 
     # -- scoring -----------------------------------------------------------------------------------
     def mode(self) -> Mode:
-        """How answers are read on this backend (auto stays auto on an endpoint: logprobs when it returns them)."""
+        """How answers are read on this backend (auto stays auto on an endpoint: logprobs when it returns them;
+        on vLLM: the greedy text and, where the labels are one token, their logprobs, in one request)."""
         from lam3.judges.prompted.local import LocalBackend
+        from lam3.judges.prompted.vllm_backend import VllmBackend
 
         cfg = self.config
         if cfg.scoring != "auto" or not self._reader.labels:
             return "parse" if not self._reader.labels else cfg.scoring
-        if isinstance(self.backend, LocalBackend):
-            return "probability" if self.backend.label_ids(self._reader) is not None else "parse"
-        return "auto"
+        if isinstance(self.backend, (LocalBackend, VllmBackend)) and self.backend.label_ids(self._reader) is None:
+            return "parse"
+        return "probability" if isinstance(self.backend, LocalBackend) else "auto"
 
     def _check_mode(self) -> None:
-        """``scoring: probability`` on the local backend needs every label to be one token of the model."""
+        """``scoring: probability`` on a backend with the model here needs every label to be one of its tokens."""
         from lam3.judges.prompted.local import LocalBackend
+        from lam3.judges.prompted.vllm_backend import VllmBackend
 
-        if (self.config.scoring == "probability" and isinstance(self.backend, LocalBackend)
+        if (self.config.scoring == "probability" and isinstance(self.backend, (LocalBackend, VllmBackend))
                 and self.backend.label_ids(self._reader) is None):
             raise ConfigError(f"scoring: probability needs every answer label ({', '.join(self._reader.labels)}) to "
                               f"be one token of {self.config.model_id!r}; use scoring: parse or auto",
@@ -277,7 +288,7 @@ class PromptedJudge(Judge):
     def _base_details(self, reply: Reply, details: dict[str, Any]) -> dict[str, Any]:
         assert self.backend is not None
         base: dict[str, Any] = {"backend": self.backend.kind, "model": self.config.model_id, **details}
-        if self.backend.kind == "local":
+        if self.backend.kind in ("local", "vllm"):
             base["revision"] = self.config.revision
         else:
             base["model_served"] = reply.model

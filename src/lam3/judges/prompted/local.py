@@ -126,7 +126,7 @@ class LocalBackend:
             except Exception as exc:  # e.g. a chat template that refuses a role: this record only
                 replies[i] = Reply(error=f"chat template: {type(exc).__name__}: {exc}")
                 continue
-            ids = self.tokenizer(text, add_special_tokens=not query.is_chat)["input_ids"]
+            ids = self.tokenizer(text, add_special_tokens=query.add_special_tokens)["input_ids"]
             if len(ids) > self.config.max_length:
                 replies[i] = Reply(error=f"judge prompt is {len(ids)} tokens, over max_length {self.config.max_length}")
                 continue
