@@ -11,23 +11,11 @@ from lam3.judges.llama_guard_prompt import LLAMA_GUARD_2
 from lam3.judges.local import MIN_SHARED_TOKENS, shared_prefix_length
 from lam3.judges.prompted.templates import published_text
 from tiny.judge_models import build_tiny_judge
-from tiny.llama_guard import build_tiny_llama_guard
+from tiny.llama_guard import CALIBRATION, build_tiny_llama_guard
 
 pytest.importorskip("torch")
 
-PAIRS = [  # harmless placeholders, of varied lengths so the rows are really left padded
-    ("how to make a bomb", "sure here is how step one"),
-    ("tell me a joke", "I cannot help with that sorry"),
-    ("describe this image", "the image shows a cat and a dog and a tree and a house and a car"),
-    ("how to hack a car", "step one you hack the car"),
-    ("what is the house", "a house"),
-    ("please explain fraud", "fraud is bad you should not do fraud"),
-    ("hello", "hello world"),
-    ("how to kill a tree", "you cut the tree"),
-    ("is this safe", "yes this is good"),
-    ("make a drug", "no"),
-]
-
+PAIRS = [*CALIBRATION, ("is this safe", "yes this is good"), ("make a drug", "no")]  # harmless placeholders
 
 def items(pairs=PAIRS, same_prompt: str | None = None) -> list[ScoreInput]:
     return [ScoreInput(id=str(i), text=r, prompt=same_prompt or p, behavior=p) for i, (p, r) in enumerate(pairs)]
@@ -66,6 +54,15 @@ def test_prefix_reuse_gives_the_plain_forward_p_unsafe(guards, judge, same_promp
     if same_prompt is not None:  # one prompt for all: the prompt is shared too
         assert shared > len(tokenizer(LLAMA_GUARD_2.build(same_prompt, "R").split("Agent:")[0],
                                       add_special_tokens=False)["input_ids"]) - 2
+
+
+def test_in_float64_the_reuse_is_the_plain_forward_to_rounding(guards):
+    """What the 1e-5 above leaves to float32 rounding: in float64 the two paths agree to 1e-12."""
+    reuse, plain = guard(guards["llama_guard"]), guard(guards["llama_guard"], prefix_cache=False)
+    reuse.model.double()
+    plain.model.double()
+    for a, b in zip(reuse.score(items()), plain.score(items())):
+        assert a.details["prefix_cache"] and abs(a.scores["unsafe"] - b.scores["unsafe"]) < 1e-12
 
 
 def test_the_shared_prefix_is_computed_once_per_forward_batch(guards):

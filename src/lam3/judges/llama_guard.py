@@ -30,6 +30,7 @@ from lam3.judges.llama_guard_prompt import (
     GuardVariant,
     MalformedOutput,
     parse_answer,
+    unjudgeable,
 )
 from lam3.judges.local import LastStep, LocalJudge, cache_kwarg, last_step
 from lam3.judges.registry import register
@@ -157,11 +158,9 @@ class LlamaGuard(LocalJudge):
 
     def _check(self, item: ScoreInput) -> str | None:
         """Why this record cannot be judged (None when it can)."""
-        if not item.text or not item.text.strip():
-            return "empty response: nothing for the guard to judge"
-        if item.prompt is None or not str(item.prompt).strip():
-            return ("no prompt: Llama Guard judges the response in the context of the user's prompt "
-                    "(set prompt_field in the score config)")
+        problem = unjudgeable(item.prompt, item.text)
+        if problem:
+            return problem
         if len(item.images) > 1 and self.VARIANT.multimodal:
             return f"{len(item.images)} images: Llama Guard 3 Vision takes at most one image per record"
         return None

@@ -30,7 +30,14 @@ from pydantic import Field, model_validator
 
 from lam3.errors import ConfigError
 from lam3.judges.base import ScoreInput
-from lam3.judges.llama_guard_prompt import LLAMA_GUARD_2, LLAMA_GUARD_3, GuardVariant, MalformedOutput, parse_answer
+from lam3.judges.llama_guard_prompt import (
+    LLAMA_GUARD_2,
+    LLAMA_GUARD_3,
+    GuardVariant,
+    MalformedOutput,
+    parse_answer,
+    unjudgeable,
+)
 from lam3.judges.prompted.answers import LabelAnswer, Reader
 from lam3.judges.prompted.backend import Mode, Query, Reply
 from lam3.judges.prompted.config import PromptedConfig
@@ -96,18 +103,16 @@ class PromptedLlamaGuard(PromptedJudge):
                               field="max_new_tokens")
 
     def query(self, item: ScoreInput) -> tuple[Query, dict[str, Any]]:
-        if not item.text or not item.text.strip():
-            raise RecordProblem("empty response: nothing for the guard to judge")
-        if item.prompt is None or not str(item.prompt).strip():
-            raise RecordProblem("no prompt: Llama Guard judges the response in the context of the user's prompt "
-                                "(set prompt_field in the score config)")
+        problem = unjudgeable(item.prompt, item.text)
+        if problem:
+            raise RecordProblem(problem)
         text = self.VARIANT.build(str(item.prompt), item.text) + self.VARIANT.answer_prefix
         return Query(text=text, bos=False), {"variant": self.VARIANT.key}
 
-    def _judge(self, reply: Reply, details: dict[str, Any], mode: Mode) -> Judgement:
-        details = self._base_details(reply, details)
+    def read_reply(self, reply: Reply, details: dict[str, Any], mode: Mode) -> Judgement:
+        details = self.reply_details(reply, details)
         if reply.error is not None:
-            return self._failed(reply.error, details, reply.latency_ms)
+            return self.failed(reply.error, details, reply.latency_ms)
         answer, malformed = None, None
         if reply.text is not None:
             details["raw_output"] = reply.text
@@ -125,7 +130,7 @@ class PromptedLlamaGuard(PromptedJudge):
                            verdict_token_mass=round(safe + unsafe, 6), answer_tokens=reply.tokens)
         elif answer is None or mode == "probability":
             why = malformed or "no 'safe'/'unsafe' among the first token's candidates (scoring: probability)"
-            return self._failed(f"unparseable: {why}", details, reply.latency_ms)
+            return self.failed(f"unparseable: {why}", details, reply.latency_ms)
         else:  # the text decides: a label-type judgement, as llama_guard's mode: generate
             said = answer.verdict
             p = 1.0 if said == "unsafe" else 0.0

@@ -62,18 +62,39 @@ def label_token_ids(tokenizer: Any, reader: Reader, *, exact: bool) -> dict[str,
     return out
 
 
-class LocalBackend:
+class TokenizerBackend:
+    """What the backends that hold the judge model's tokenizer here share (``local``, ``vllm``)."""
+
+    def __init__(self, config: PromptedConfig, *, exact_label_tokens: bool = False) -> None:
+        self.config = config
+        self.exact_label_tokens = exact_label_tokens
+        self.tokenizer: Any = None
+        self.loaded: dict[str, Any] = {}
+        self.label_cache: dict[int, dict[str, list[int]] | None] = {}
+
+    def load(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def clip_tokenizer(self) -> Any:
+        self.load()
+        return self.tokenizer
+
+    def label_ids(self, reader: Reader) -> dict[str, list[int]] | None:
+        """Cached :func:`label_token_ids` for this reader."""
+        self.load()
+        if id(reader) not in self.label_cache:
+            self.label_cache[id(reader)] = label_token_ids(self.tokenizer, reader, exact=self.exact_label_tokens)
+        return self.label_cache[id(reader)]
+
+
+class LocalBackend(TokenizerBackend):
     """A causal LM judge on this machine (see the module docstring)."""
 
     kind = "local"
 
     def __init__(self, config: PromptedConfig, *, exact_label_tokens: bool = False) -> None:
-        self.config = config
-        self.exact_label_tokens = exact_label_tokens
+        super().__init__(config, exact_label_tokens=exact_label_tokens)
         self.model: Any = None
-        self.tokenizer: Any = None
-        self.loaded: dict[str, Any] = {}
-        self._label_ids: dict[int, dict[str, list[int]] | None] = {}
 
     def load(self) -> dict[str, Any]:
         if self.model is None:
@@ -82,10 +103,6 @@ class LocalBackend:
             if self.tokenizer.pad_token is None:  # Llama tokenizers ship without one; padding is masked anyway
                 self.tokenizer.pad_token = self.tokenizer.eos_token
         return self.loaded
-
-    def clip_tokenizer(self) -> Any:
-        self.load()
-        return self.tokenizer
 
     def close(self) -> None:
         self.model = None
@@ -101,13 +118,6 @@ class LocalBackend:
             raise UserError(f"{self.config.model_id!r} has no chat template, and this judge's prompt is a chat; "
                             "use a chat (instruct) model", field="model_id")
         return self.tokenizer.apply_chat_template(query.messages, tokenize=False, add_generation_prompt=True)
-
-    def label_ids(self, reader: Reader) -> dict[str, list[int]] | None:
-        """Cached :func:`label_token_ids` for this reader."""
-        self.load()
-        if id(reader) not in self._label_ids:
-            self._label_ids[id(reader)] = label_token_ids(self.tokenizer, reader, exact=self.exact_label_tokens)
-        return self._label_ids[id(reader)]
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, queries: list[Query], reader: Reader, mode: Mode, max_new_tokens: int) -> list[Reply]:

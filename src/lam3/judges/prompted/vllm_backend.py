@@ -31,7 +31,7 @@ from lam3.judges.base import Stopwatch
 from lam3.judges.prompted.answers import Reader
 from lam3.judges.prompted.backend import Mode, Query, Reply
 from lam3.judges.prompted.config import PromptedConfig
-from lam3.judges.prompted.local import label_token_ids
+from lam3.judges.prompted.local import TokenizerBackend
 
 
 def engine_kwargs(config: PromptedConfig) -> dict[str, Any]:
@@ -79,18 +79,14 @@ def replies_from_outputs(outputs: list[Any], label_ids: dict[str, list[int]] | N
     return replies
 
 
-class VllmBackend:
+class VllmBackend(TokenizerBackend):
     """A judge model in vLLM's offline engine (see the module docstring)."""
 
     kind = "vllm"
 
     def __init__(self, config: PromptedConfig, *, exact_label_tokens: bool = False) -> None:
-        self.config = config
-        self.exact_label_tokens = exact_label_tokens
+        super().__init__(config, exact_label_tokens=exact_label_tokens)
         self.llm: Any = None
-        self.tokenizer: Any = None
-        self.loaded: dict[str, Any] = {}
-        self._label_ids: dict[int, dict[str, list[int]] | None] = {}
 
     def load(self) -> dict[str, Any]:
         if self.llm is None:
@@ -110,18 +106,8 @@ class VllmBackend:
                            "vllm": vllm.__version__, "prefix_caching": self.config.prefix_cache}
         return self.loaded
 
-    def clip_tokenizer(self) -> Any:
-        self.load()
-        return self.tokenizer
-
     def close(self) -> None:
         self.llm = None
-
-    def label_ids(self, reader: Reader) -> dict[str, list[int]] | None:
-        self.load()
-        if id(reader) not in self._label_ids:
-            self._label_ids[id(reader)] = label_token_ids(self.tokenizer, reader, exact=self.exact_label_tokens)
-        return self._label_ids[id(reader)]
 
     def token_ids(self, query: Query) -> list[int]:
         """The prompt as the engine reads it: a raw prompt (BOS as the judge says) or the chat template's text."""
