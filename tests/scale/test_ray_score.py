@@ -117,7 +117,7 @@ def test_an_actor_killed_mid_batch_is_retried_with_nothing_lost_or_written_twice
 
 
 def test_sigkill_of_the_driver_then_rerun_finishes_with_one_line_per_id(cluster, tmp_path):
-    config = write_config(tmp_path / "score.yaml", judges(tmp_path, sleep_s=0.15))
+    config = write_config(tmp_path / "score.yaml", judges(tmp_path, sleep_s=0.25))
     expected = reference(tmp_path, config)
     out = tmp_path / "run" / "scored.jsonl"
     env = {**os.environ, "RAY_ADDRESS": cluster,
@@ -165,29 +165,3 @@ def test_pools_that_outgrow_the_cluster_are_named(cluster, tmp_path):
     with pytest.raises(ConfigError, match=r"the judges' actor pools reserve 3 CPUs together, the Ray cluster has 2"):
         check_resources(ray, pools, started=True)  # a local cluster this run started: an error
     assert "reserve 3 CPUs" in check_resources(ray, pools, started=False)  # a cluster that may autoscale: a warning
-
-
-def test_a_remote_judge_gets_one_actor(tmp_path):
-    config = write_config(tmp_path / "score.yaml", [{
-        "judge": "harmbench_classifier", "backend": "openai_compatible", "base_url": "http://127.0.0.1:9/v1",
-        "model_id": "judge", "api_key_env": None, "clip_tokens": None, "ray": {"actors": 2}}])
-    with pytest.raises(ConfigError, match=r"judges\[0\]\.ray\.actors: judge 'harmbench_classifier' is behind an API "
-                                          r"quota that its process enforces; 2 actors would send 2× the quota"):
-        score_file(RESPONSES, config, tmp_path / "out.jsonl", engine="ray")
-
-
-@pytest.mark.parametrize(("top", "message"), [
-    ({"engine": "ray", "lookahead": 4}, r"lookahead only apply to engine: local"),
-    ({"ray": {"address": "10.0.0.1:6379", "num_cpus": 4}}, r"ray: Value error, num_cpus only size a local cluster"),
-    ({"ray": {"address": "ray://head:10001"}}, r"Ray Client \(ray://\) is not supported"),
-])
-def test_engine_options_that_cannot_take_effect_are_errors(tmp_path, top, message):
-    config = write_config(tmp_path / "score.yaml", [{"judge": "refusal"}], **top)
-    with pytest.raises(ConfigError, match=message):
-        score_file(RESPONSES, config, tmp_path / "out.jsonl")
-
-
-def test_a_pool_option_typo_names_its_line(tmp_path):
-    config = write_config(tmp_path / "score.yaml", [{"judge": "refusal", "ray": {"actor": 2}}])
-    with pytest.raises(ConfigError, match=r"score\.yaml:\d+: judges\[0\]\.ray\.actor: unknown key"):
-        score_file(RESPONSES, config, tmp_path / "out.jsonl")
