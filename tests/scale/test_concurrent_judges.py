@@ -121,3 +121,17 @@ def test_only_engine_ray_imports_ray(tmp_path):
     done = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                           cwd=REPO, check=True, env={"PYTHONPATH": str(HERE), "PATH": "/usr/bin:/bin"})
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_closing_the_stream_drops_the_batches_not_yet_started(tmp_path):
+    """An error while writing (or Ctrl-C) closes the stream: at most the look-ahead is judged, not the rest."""
+    config = write_config(tmp_path / "score.yaml", [{"judge": "scale_probe", "sleep_s": 0.05,
+                                                     "log": str(tmp_path / "events.jsonl")}])
+    cfg, judges = load_score_config(config)
+    records = [score_input(rec, cfg) for rec in lines(RESPONSES)[:40]]
+    stream = judge_stream(judges, [records[i:i + 4] for i in range(0, 40, 4)], lookahead=2)
+    next(stream)
+    stream.close()
+    time.sleep(0.3)
+    started = [e for e in lines(tmp_path / "events.jsonl") if e["event"] == "start"]
+    assert 1 <= len(started) <= 4  # the yielded batch and the look-ahead, never the ten

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -220,25 +221,33 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
         load_judges(judges, config_path)
         try:
             total = count_score_input(input_path)
-            for batch, verdicts in _judged(config, config_path, judges, pools, summary,
-                                           _batches(stage, input_path, config, limit), output):
-                records = []
-                for rec, verdict in zip((item.record for item in batch), verdicts):
-                    merged = dict(upgrade(rec).get("judgements") or {})
-                    merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
-                    for key, j in verdict.items():
-                        if j.error:
-                            summary.errors[key] += 1
-                    records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
-                stage.write(records)
-                summary.scored += len(records)
-                if progress:
-                    progress(summary.scored + summary.skipped + stage.quarantine.count, total)
+            judged = _judged(config, config_path, judges, pools, summary, _batches(stage, input_path, config, limit),
+                             output)
+            with closing(judged):  # on an error, stop the judge threads / the Ray run before the judges close
+                for batch, verdicts in judged:
+                    records = _scored(batch, verdicts, summary)
+                    stage.write(records)
+                    summary.scored += len(records)
+                    if progress:
+                        progress(summary.scored + summary.skipped + stage.quarantine.count, total)
         finally:
             for _, judge in judges:
                 judge.close()
         stage.finish()
     return summary
+
+
+def _scored(batch: list[ScoreInput], verdicts: Verdicts, summary: ScoreSummary) -> list[dict[str, Any]]:
+    """The output records: each input record with its judgements merged in (earlier ones kept), errors counted."""
+    records = []
+    for rec, verdict in zip((item.record for item in batch), verdicts):
+        merged = dict(upgrade(rec).get("judgements") or {})
+        merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
+        for key, j in verdict.items():
+            if j.error:
+                summary.errors[key] += 1
+        records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
+    return records
 
 
 def _judged(config: ScoreConfig, config_path: str | Path, judges: list[tuple[str, Judge]], pools: list[RayJudge],
