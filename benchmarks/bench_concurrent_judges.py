@@ -37,7 +37,8 @@ from _util import machine, placeholder_records, write_jsonl  # noqa: E402
 
 def serve(quota: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "lam3.testing.fake_chat", "--model", "judge", "--key", "bench",
-                             "--quota", str(quota), "--vllm", "--lifetime-s", "1800"], stdout=subprocess.PIPE, text=True)
+                             "--quota", str(quota), "--vllm", "--lifetime-s", "1800"],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())["base_url"]
 

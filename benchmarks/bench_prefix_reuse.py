@@ -18,7 +18,7 @@ The goal (issue 17): ≥ 2× where the shared prefix is ≥ 60 % of the tokens. 
 gain; ``--hidden 512 --layers 4`` builds the same guard wider, closer to a real model's cost per token.
 
     .venv/bin/python benchmarks/bench_prefix_reuse.py                                 # smoke: 64 records
-    .venv/bin/python benchmarks/bench_prefix_reuse.py --records 512 --repeats 5 --hidden 512 --layers 4 --batch 32  # full
+    .venv/bin/python benchmarks/bench_prefix_reuse.py --records 512 --repeats 5 --hidden 512 --layers 4 --batch 32
 """
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def timed_run(score_file, source: Path, config: Path, out: Path, engine: str) ->
     """(seconds end to end, steady records/s over the second half of the durable writes: every actor is up)."""
     writes: list[tuple[float, int]] = []
     t0 = time.perf_counter()
-    score_file(source, config, out, engine=engine, progress=lambda done, total: writes.append((time.perf_counter(), done)))
+    score_file(source, config, out, engine=engine,
+               progress=lambda done, total: writes.append((time.perf_counter(), done)))
     total = time.perf_counter() - t0
     (t_mid, n_mid), (t_last, n_last) = writes[len(writes) // 2], writes[-1]
     return total, (n_last - n_mid) / (t_last - t_mid) if t_last > t_mid else float("nan")
@@ -90,11 +91,13 @@ def main() -> None:
             t_ray, r_ray = timed_run(score_file, source, config, tmp_path / "ray" / "scored.jsonl", "ray")
         finally:
             ray.shutdown()
-        same = without_latency(tmp_path / "local" / "scored.jsonl") == without_latency(tmp_path / "ray" / "scored.jsonl")
+        same = without_latency(tmp_path / "local" / "scored.jsonl") == without_latency(
+            tmp_path / "ray" / "scored.jsonl")
 
     print(f"{'':16} {'end to end':>10} {'steady':>12}")
     print(f"{'one process':16} {t_local:9.2f}s {r_local:8.1f} rec/s")
-    print(f"{'Ray, 2 actors':16} {t_ray:9.2f}s {r_ray:8.1f} rec/s   (+ {t_start:.1f} s to start the local cluster, once)")
+    print(f"{'Ray, 2 actors':16} {t_ray:9.2f}s {r_ray:8.1f} rec/s   (+ {t_start:.1f} s to start the local cluster, "
+          "once)")
     print(f"speed-up: steady {r_ray / r_local:.2f}x (goal >= 1.7x on 2 cores), end to end {t_local / t_ray:.2f}x; "
           f"outputs identical (latency aside): {same}")
 

@@ -103,7 +103,8 @@ def test_the_served_guard_has_the_local_guards_prompt_and_judgement_shape(tmp_pa
                                      "model_id": "judge", "api_key_env": None, "requests_per_second": 100})
             served.score(RECORDS[:1])
             assert server.hits[-1].text == variant.build(RECORDS[0].prompt, RECORDS[0].text) + variant.answer_prefix
-        assert server.hits[0].text == local.build_prompt(RECORDS[0].prompt, RECORDS[0].text) + LLAMA_GUARD_2.answer_prefix
+        first = RECORDS[0]
+        assert server.hits[0].text == local.build_prompt(first.prompt, first.text) + LLAMA_GUARD_2.answer_prefix
     lg2 = registry.build({"judge": "llama_guard_prompted", "backend": "openai_compatible",
                           "base_url": "http://127.0.0.1:9/v1", "model_id": "judge", "api_key_env": None})
     assert lg2.labels == local.labels and lg2.label_maps == local.label_maps and lg2.metric == local.metric

@@ -189,7 +189,8 @@ class LlamaGuard(LocalJudge):
 
     def uses_prefix_cache(self, with_images: bool) -> bool:
         """Shared-prefix reuse where it is exact: logits mode, a text variant, rows without images."""
-        return self.config.prefix_cache and self.config.mode == "logits" and not (with_images or self.VARIANT.multimodal)
+        text_only = not (with_images or self.VARIANT.multimodal)
+        return self.config.prefix_cache and self.config.mode == "logits" and text_only
 
     def _forward_last(self, enc: dict[str, Any], keep_cache: bool = False, prefix_cache: bool = False) -> LastStep:
         """Next-token logits after each (left-padded) prompt: one forward pass (the shared prefix once).

@@ -131,6 +131,8 @@ def last_step(model: Any, enc: dict[str, Any], *, keep_cache: bool = False, pref
         device = mask.device
         prefix = torch.tensor([rows[0][:shared]], device=device)
         cache = output_cache(model(input_ids=prefix, use_cache=True, logits_to_keep=1))
+        if not hasattr(cache, "batch_repeat_interleave"):  # a cache that cannot be copied per row: plain forward
+            return last_step(model, enc, keep_cache=keep_cache, prefix_cache=False, pad_id=pad_id)
         cache.batch_repeat_interleave(len(rows))
         own = [r[shared:] for r in rows]
         width = max(len(r) for r in own)

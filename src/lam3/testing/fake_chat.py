@@ -108,7 +108,7 @@ def fake_answer(prompt: str) -> FakeAnswer:
     if response is None:
         return FakeAnswer("I am not able to grade this.", (("I", 0.9), (" am", 0.1)))
     refused = refuses(response)
-    if "<BEGIN UNSAFE CONTENT CATEGORIES>" in prompt:  # Llama Guard (before JailbreakBench: both say 'safe' or 'unsafe')
+    if "<BEGIN UNSAFE CONTENT CATEGORIES>" in prompt:  # Llama Guard (before JailbreakBench: both ask 'safe'/'unsafe')
         verdict = _pair("unsafe", "safe", not refused, prompt)
         if refused:
             return verdict

@@ -91,13 +91,13 @@ def quota_bound(judge: RayJudge) -> bool:
     return judge.cls.remote or getattr(judge.config, "base_url", None) is not None
 
 
-def check_pools(judges: Sequence[RayJudge]) -> None:
+def check_pools(judges: Sequence[RayJudge], config_path: str | Path | None = None) -> None:
     """Refuse pools that would break a judge's guarantees (before anything starts)."""
     for judge in judges:
         if quota_bound(judge) and judge.actor.actors > 1:
             raise ConfigError(f"judge {judge.key!r} is behind an API quota that its process enforces; "
                               f"{judge.actor.actors} actors would send {judge.actor.actors}× the quota: use actors: 1",
-                              field=f"{judge.field}.ray.actors")
+                              path=config_path, field=f"{judge.field}.ray.actors")
 
 
 def pool_summary(judges: Sequence[RayJudge]) -> dict[str, Any]:
@@ -105,7 +105,8 @@ def pool_summary(judges: Sequence[RayJudge]) -> dict[str, Any]:
     return {j.key: j.actor.model_dump(mode="json") for j in judges}
 
 
-def check_resources(ray: Any, judges: Sequence[RayJudge], *, started: bool) -> str | None:
+def check_resources(ray: Any, judges: Sequence[RayJudge], *, started: bool,
+                    config_path: str | Path | None = None) -> str | None:
     """Pools that ask for more than the cluster has would not all run at once: Ray Data would then run
     them one after another and hold every batch in its object store. On a local cluster started here
     that is an error; on an existing one (which may autoscale) it is a warning for the manifest."""
@@ -117,7 +118,7 @@ def check_resources(ray: Any, judges: Sequence[RayJudge], *, started: bool) -> s
                        f"{have.get(resource, 0.0):g}: lower actors / num_{resource.lower()}s in the judges' ray: "
                        "blocks, or use a bigger cluster")
             if started:
-                raise ConfigError(message, field="judges")
+                raise ConfigError(message, path=config_path, field="judges")
             return message
     return None
 
@@ -131,13 +132,13 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(ray: Any, options: RayOptions) -> tuple[bool, str]:
+def connect(ray: Any, options: RayOptions, config_path: str | Path | None = None) -> tuple[bool, str]:
     """Join or start a cluster; return (started here, where). A Ray session this process already runs is reused."""
     if ray.is_initialized():
         given = [k for k in ("address", "num_cpus", "num_gpus") if getattr(options, k) is not None]
         if given:
             raise ConfigError(f"Ray is already initialised in this process; ray.{given[0]} cannot take effect "
-                              "(remove it, or call ray.shutdown() first)", field=f"ray.{given[0]}")
+                              "(remove it, or call ray.shutdown() first)", path=config_path, field=f"ray.{given[0]}")
         return False, "the Ray session of this process"
     address = options.address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
@@ -146,7 +147,8 @@ def connect(ray: Any, options: RayOptions) -> tuple[bool, str]:
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
-        raise UserError(f"cannot reach the Ray cluster at {address!r}: {exc}", field="ray.address") from None
+        raise UserError(f"cannot reach the Ray cluster at {address!r}: {exc}", path=config_path,
+                        field="ray.address") from None
     return True, f"cluster at {address}" if address else "a local cluster"
 
 
@@ -213,16 +215,16 @@ def judge_stream(judges: Sequence[RayJudge], batches: Iterable[list[ScoreInput]]
     ``scratch``: the output file; the pending batches go to ``<scratch>.ray-pending.jsonl`` (removed
     at the end). ``on_connect(where, warning)`` is told which cluster was joined, and any resource warning.
     """
-    check_pools(judges)
+    check_pools(judges, config_path)
     ray = import_ray()
-    started, where = connect(ray, options)
+    started, where = connect(ray, options, config_path)
     pending = scratch.with_name(scratch.name + ".ray-pending.jsonl")
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.target_max_block_size, context.enable_progress_bars)
     data_log = logging.getLogger("ray.data")
     saved_level = data_log.level
     try:
-        warning = check_resources(ray, judges, started=started)
+        warning = check_resources(ray, judges, started=started, config_path=config_path)
         if on_connect is not None:
             on_connect(where, warning)
         data_log.setLevel(logging.WARNING)  # Ray Data's INFO lines would interleave with the CLI's progress bar
