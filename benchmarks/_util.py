@@ -25,3 +25,29 @@ def run_measured(cmd: list[str]) -> tuple[float, int, int]:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+
+
+WORDS = ("how to make a bomb hack a car tell me joke describe this image shows cat dog tree house fraud drug "
+         "sorry I cannot help with that sure here is step one you your please thanks hello world good bad").split()
+"""Harmless placeholder vocabulary (words the tiny models' tokenizers know)."""
+
+
+def placeholder_records(n: int, *, response_words: tuple[int, int] = (5, 40), seed: int = 0) -> list[dict]:
+    """``n`` records (id, prompt, behavior, response) of placeholder words: the input benchmarks score."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        prompt = " ".join(rng.choices(WORDS, k=rng.randint(4, 10)))
+        out.append({"id": f"r{i}", "prompt": prompt, "behavior": prompt,
+                    "response": " ".join(rng.choices(WORDS, k=rng.randint(*response_words)))})
+    return out
+
+
+def write_jsonl(path, rows: list[dict]) -> None:
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")

@@ -70,8 +70,14 @@ def build_guard_tokenizer(chat_template: str | None = None):
 
 
 def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = LG2_CHAT_TEMPLATE,
-                           seed: int = 0, distractor: float = 0.0) -> Path:
-    """Build, calibrate and save the tiny guard (model + tokenizer) in ``out_dir``; return it."""
+                           seed: int = 0, distractor: float = 0.0, heads: int = 4, hidden: int = 64,
+                           layers: int = 2) -> Path:
+    """Build, calibrate and save the tiny guard (model + tokenizer) in ``out_dir``; return it.
+
+    ``heads``: attention heads (1 on the 64-wide model gives vLLM's kernels the 64-dim heads they want);
+    ``hidden`` / ``layers``: a wider, deeper guard for benchmarks, where the forward pass should cost
+    something per token.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -83,9 +89,9 @@ def build_tiny_llama_guard(out_dir: str | Path, *, chat_template: str | None = L
            for name in ("]", "\n\n", "safe", "unsafe", "\n", "S1", "S10", "categories")}
     ids["eos"] = tok.eos_token_id
     torch.manual_seed(seed)
-    d = 64
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=d, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+    d = hidden
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=d, intermediate_size=2 * d, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=2048,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                       tie_word_embeddings=False)
     model = LlamaForCausalLM(cfg).eval()

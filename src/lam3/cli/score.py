@@ -23,19 +23,25 @@ def score(
     allow_image_root: list[Path] = typer.Option(
         [], "--allow-image-root", help="Also let judges read (and send) images inside this folder (repeatable); by "
                                        "default only inside INPUT's folder or the judge's image_root."),
+    engine: str = typer.Option(None, "--engine", help="local (this process, judges concurrently) or ray (one actor "
+                                                        "pool per judge on a Ray cluster; overrides the config's)."),
 ) -> None:
     """Score INPUT with the judges in CONFIG. Rerun the same command to resume after a crash."""
     from lam3.pipeline.score import score_file
 
     with progress_bar(f"scoring {input.name}") as update:
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
-                             progress=update, on_bad=report_bad_line, allow_image_roots=allow_image_root)
+                             engine=engine, progress=update, on_bad=report_bad_line,
+                             allow_image_roots=allow_image_root)
     table = Table(title=f"lam3 score → {out}", show_header=True)
     for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "s"):
         table.add_column(col)
     table.add_row(str(summary.scored), str(summary.skipped), str(summary.quarantined), str(summary.retried),
                   ", ".join(f"{k}:{v}" for k, v in summary.errors.items()) or "0", f"{summary.seconds:.1f}")
     console.print(table)
+    if summary.engine.get("unused"):
+        err_console.print(f"[yellow]engine {summary.engine['engine']}[/]: {', '.join(summary.engine['unused'])} "
+                          "only apply to --engine ray (not used by this run)")
     if summary.errors:
         err_console.print("[yellow]some records have judge errors[/]: rerun with --retry-errors to redo only those.")
 

@@ -29,8 +29,9 @@ from lam3.judges.llama_guard_prompt import (
     GuardVariant,
     MalformedOutput,
     parse_answer,
+    unjudgeable,
 )
-from lam3.judges.local import LocalJudge
+from lam3.judges.local import LastStep, LocalJudge, cache_kwarg, last_step
 from lam3.judges.registry import register
 from lam3.paths import ImagePathError, ImageRootOption
 from lam3.records import Judgement
@@ -56,11 +57,16 @@ class LlamaGuardConfig(hf.HFOptions, JudgeConfig):
         "auto", description="auto: the checkpoint's chat template when it has one, else the built-in text")
     image_root: ImageRootOption = Field(
         None, description="vision variant: folder relative image paths start from, instead of the scored file's folder")
+    prefix_cache: bool = Field(True, description=(
+        "logits mode, text variants: compute the prompt start every record of a forward batch shares (the task "
+        "and category block) once and reuse its KV cache; the same P(unsafe) up to float rounding"))
 
     @model_validator(mode="after")
     def _consistent(self) -> LlamaGuardConfig:
         if self.mode == "generate":
             clash = [k for k in ("categories", "category_max_new_tokens") if k in self.model_fields_set]
+            if self.prefix_cache and "prefix_cache" in self.model_fields_set:
+                clash.append("prefix_cache")
             if clash:
                 raise ValueError(f"{', '.join(clash)} only applies to mode: logits (in generate mode the text decides)")
         elif "max_new_tokens" in self.model_fields_set:
@@ -100,6 +106,10 @@ class LlamaGuard(LocalJudge):
         if config is not None and config.image_root is not None and not self.VARIANT.multimodal:
             raise UserError("image_root only applies to the vision variant (llama_guard_3_vision)",
                             field="image_root")
+        if (config is not None and self.VARIANT.multimodal and config.prefix_cache
+                and "prefix_cache" in config.model_fields_set):
+            raise UserError("prefix_cache applies to the text variants (llama_guard, llama_guard_3): the vision "
+                            "model's cache also holds the image's cross-attention", field="prefix_cache")
         super().__init__(config)
 
     def load_weights(self) -> dict[str, Any]:
@@ -149,11 +159,9 @@ class LlamaGuard(LocalJudge):
 
     def _check(self, item: ScoreInput) -> str | None:
         """Why this record cannot be judged (None when it can)."""
-        if not item.text or not item.text.strip():
-            return "empty response: nothing for the guard to judge"
-        if item.prompt is None or not str(item.prompt).strip():
-            return ("no prompt: Llama Guard judges the response in the context of the user's prompt "
-                    "(set prompt_field in the score config)")
+        problem = unjudgeable(item.prompt, item.text)
+        if problem:
+            return problem
         if len(item.images) > 1 and self.VARIANT.multimodal:
             return f"{len(item.images)} images: Llama Guard 3 Vision takes at most one image per record"
         return None
@@ -181,26 +189,19 @@ class LlamaGuard(LocalJudge):
         device = hf.input_device(self.model)
         return {k: v.to(device) for k, v in enc.items()}
 
-    def _forward_last(self, enc: dict[str, Any], keep_cache: bool = False) -> tuple[Any, Any]:
-        """Next-token log-probabilities after each (left-padded) prompt: one forward pass.
+    def uses_prefix_cache(self, with_images: bool) -> bool:
+        """Shared-prefix reuse where it is exact: logits mode, a text variant, rows without images."""
+        text_only = not (with_images or self.VARIANT.multimodal)
+        return self.config.prefix_cache and self.config.mode == "logits" and text_only
 
-        Returns (log-probs, KV cache or None); the cache lets the category step continue
-        the unsafe records without reading their prompts a second time.
+    def _forward_last(self, enc: dict[str, Any], keep_cache: bool = False, prefix_cache: bool = False) -> LastStep:
+        """Next-token logits after each (left-padded) prompt: one forward pass (the shared prefix once).
+
+        The cache (``keep_cache``) lets the category step continue the unsafe records without reading
+        their prompts a second time.
         """
-        import torch
-
-        mask = enc["attention_mask"]
-        position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            out = self.model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=keep_cache)
-        cache = (getattr(out, "cache", None) or getattr(out, "past_key_values", None)) if keep_cache else None
-        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1), cache
-
-    def _cache_kwarg(self) -> str:
-        """transformers renamed ``past_key_values`` to ``cache`` in the 5.x series; use what this one takes."""
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        return last_step(self.model, enc, keep_cache=keep_cache, prefix_cache=prefix_cache,
+                         pad_id=self.tokenizer.pad_token_id)
 
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
@@ -222,7 +223,7 @@ class LlamaGuard(LocalJudge):
         eos = torch.tensor(sorted(self._eos_ids()), device=device)
         done = torch.zeros(len(rows), dtype=torch.bool, device=device)
         generated: list[Any] = []
-        cache_kw = self._cache_kwarg()
+        cache_kw = cache_kwarg(self.model)
         with torch.inference_mode():
             for _ in range(max_new_tokens):
                 mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
@@ -305,6 +306,8 @@ class LlamaGuard(LocalJudge):
         return [r for r in results if r is not None]
 
     def _judge_rows(self, rows: list[tuple[int, str, Any]], with_images: bool) -> list[tuple[int, Judgement]]:
+        import torch
+
         texts = [t for _, t, _ in rows]
         images = [im for _, _, im in rows] if with_images else None
         with Stopwatch() as sw:
@@ -319,22 +322,24 @@ class LlamaGuard(LocalJudge):
                     except MalformedOutput as exc:
                         answers.append(str(exc))
                 raw = outputs
+                shared = 0
             else:
                 reuse = self.config.categories and not with_images
-                logprobs, cache = self._forward_last(enc, keep_cache=reuse)
-                probs, mass, unsafe_first = self._p_unsafe(logprobs)
-                answers, raw = self._categories_for(rows, unsafe_first, images, enc, cache)
+                step = self._forward_last(enc, keep_cache=reuse, prefix_cache=self.uses_prefix_cache(with_images))
+                probs, mass, unsafe_first = self._p_unsafe(torch.log_softmax(step.logits, dim=-1))
+                answers, raw = self._categories_for(rows, unsafe_first, images, enc, step)
+                shared = step.shared
         per = sw.ms / len(rows)
         out = []
         for (i, _, _), p, m, answer, text in zip(rows, probs, mass, answers, raw):
             if isinstance(answer, str):
                 out.append((i, self.failure(answer, latency_ms=per)))
                 continue
-            out.append((i, self._judgement(p, m, answer, text, per)))
+            out.append((i, self._judgement(p, m, answer, text, per, shared)))
         return out
 
     def _categories_for(self, rows: list[tuple[int, str, Any]], unsafe_first: list[bool], images: list[Any] | None,
-                        enc: dict[str, Any], cache: Any) -> tuple[list[GuardAnswer | str], list[str | None]]:
+                        enc: dict[str, Any], step: LastStep) -> tuple[list[GuardAnswer | str], list[str | None]]:
         """Categories for the records judged unsafe, by a short greedy generation after 'unsafe\\n'.
 
         Why generation and not category-token probabilities: Llama Guard lists *several*
@@ -351,11 +356,10 @@ class LlamaGuard(LocalJudge):
         unsafe = [k for k, a in enumerate(answers) if isinstance(a, GuardAnswer) and a.verdict == "unsafe"]
         if not unsafe or not self.config.categories:
             return answers, raw
-        if cache is not None:
+        if step.cache is not None:
             prefix = self.tokenizer.encode("unsafe", add_special_tokens=False) + self.tokenizer.encode(
                 "\n", add_special_tokens=False)
-            lines = self._continue_greedy(cache, enc["attention_mask"], unsafe, prefix,
-                                          self.config.category_max_new_tokens)
+            lines = self._continue_greedy(step.cache, step.mask, unsafe, prefix, self.config.category_max_new_tokens)
         else:
             texts = [rows[k][1] + "unsafe\n" for k in unsafe]
             again = self._encode(texts, [images[k] for k in unsafe] if images else None)
@@ -366,7 +370,8 @@ class LlamaGuard(LocalJudge):
             raw[k] = "unsafe\n" + line
         return answers, raw
 
-    def _judgement(self, p: float, mass: float, answer: GuardAnswer, raw: str | None, latency_ms: float) -> Judgement:
+    def _judgement(self, p: float, mass: float, answer: GuardAnswer, raw: str | None, latency_ms: float,
+                   shared: int) -> Judgement:
         scores = {"unsafe": p}
         if answer.verdict == "unsafe":
             scores.update({code: (p if code in answer.categories else 0.0) for code in self.VARIANT.categories})
@@ -375,6 +380,7 @@ class LlamaGuard(LocalJudge):
             "category_names": [self.VARIANT.categories[c] for c in answer.categories],
             "p_unsafe": p, "p_unsafe_definition": self.config.p_unsafe, "verdict_token_mass": round(mass, 6),
             "mode": self.config.mode,
+            "prefix_cache": shared > 0, "shared_prefix_tokens": shared,
             "prompt_format": "chat_template" if self.use_template else "builtin",
             "variant": self.VARIANT.key, **self.identity()}
         if answer.unparsed:

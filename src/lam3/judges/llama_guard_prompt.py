@@ -90,6 +90,16 @@ LLAMA_GUARD_3_VISION = GuardVariant(
     tail=" <|eot_id|><|start_header_id|>assistant<|end_header_id|>", answer_prefix="\n\n",
     multimodal=True, image_tag="<|image|> ")
 
+def unjudgeable(prompt: str | None, response: str | None) -> str | None:
+    """Why a record cannot be put to a guard (None when it can): every Llama Guard judge's per-record rule."""
+    if not response or not response.strip():
+        return "empty response: nothing for the guard to judge"
+    if prompt is None or not str(prompt).strip():
+        return ("no prompt: Llama Guard judges the response in the context of the user's prompt "
+                "(set prompt_field in the score config)")
+    return None
+
+
 class MalformedOutput(ValueError):
     """The guard's text is not 'safe' or 'unsafe' + a category line."""
 

@@ -34,6 +34,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "lam3.judges.perspective",
     "lam3.judges.openai_moderation",
     "lam3.judges.llama_guard",
+    "lam3.judges.llama_guard_prompted",
     "lam3.judges.zero_shot",
     "lam3.judges.harmbench",
     "lam3.judges.strongreject",
@@ -95,11 +96,12 @@ def get(name: str) -> type[Judge]:
         raise UserError(f"unknown judge {name!r}{hint}") from None
 
 
-def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.Node | None = None,
-          loc: tuple[Any, ...] = ()) -> Judge:
-    """Instantiate a judge from one YAML entry ``{judge: NAME, key: ..., **options}``.
+def resolve(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.Node | None = None,
+            loc: tuple[Any, ...] = ()) -> tuple[type[Judge], Any]:
+    """The judge class and its validated options for one YAML entry, without building the judge.
 
-    ``loc`` is where the entry sits in its file (e.g. ``("judges", 0)``) so errors name it.
+    What :func:`build` checks before it loads anything (a name, availability, the options); the
+    Ray engine calls it in the driver so a config error names its line before any actor starts.
     """
     options = {k: v for k, v in spec.items() if k not in ("judge", "key")}
     where = {"path": path, "line": line_of(node, loc + ("judge",)), "field": dotted(loc + ("judge",))}
@@ -111,9 +113,18 @@ def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.No
     if not ok:
         raise ConfigError(f"judge {cls.name!r} is not usable here: {why}", **where)
     try:
-        config = cls.Config.model_validate(options)
+        return cls, cls.Config.model_validate(options)
     except ValidationError as exc:
         raise validation_error(exc, path, node, prefix=loc) from None
+
+
+def build(spec: dict[str, Any], *, path: str | Path | None = None, node: yaml.Node | None = None,
+          loc: tuple[Any, ...] = ()) -> Judge:
+    """Instantiate a judge from one YAML entry ``{judge: NAME, key: ..., **options}``.
+
+    ``loc`` is where the entry sits in its file (e.g. ``("judges", 0)``) so errors name it.
+    """
+    cls, config = resolve(spec, path=path, node=node, loc=loc)
     try:
         return cls(config)
     except UserError as exc:  # e.g. a missing API key or checkpoint: say which config entry needs it

@@ -4,6 +4,11 @@ Output is one line per input record: the input record plus ``judgements``
 keyed by judge name. Rerunning the same command after a crash or Ctrl-C skips
 the ids already written and finishes the run; ``retry_errors`` redoes records
 whose judgement errored.
+
+How the judges run is the engine's choice (:mod:`lam3.pipeline.engines`): ``local`` runs them in
+this process, concurrently, with a bounded look-ahead; ``ray`` runs one actor pool per judge on a
+Ray cluster. Either way the batches, the durable writer and the output are the same, so the
+engine is no resume setting: a run started with one engine can be finished with the other.
 """
 
 from __future__ import annotations
@@ -11,18 +16,22 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
-from lam3.config import StrictModel, load_config, read_yaml
+from lam3.config import StrictModel, load_config, read_yaml, validation_error
 from lam3.errors import UserError
 from lam3.judges import registry
 from lam3.judges.base import Judge, ScoreInput
 from lam3.paths import ImageRoots
+from lam3.pipeline.engines import concurrent, ray_score
+from lam3.pipeline.engines.judging import Verdicts, merge, run_judge
+from lam3.pipeline.engines.ray_score import RayActorOptions, RayJudge, RayOptions
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
@@ -41,6 +50,16 @@ class ScoreConfig(StrictModel):
     context_field: str = "context"
     batch_size: int = Field(256, gt=0, description="records per durable write (flush + fsync)")
     judges: list[dict[str, Any]] = Field(min_length=1)
+    # -- how the judges run: no resume settings (the output is the same), so left out of the settings hash
+    engine: Literal["local", "ray"] = Field("local", exclude=True, description=(
+        "local: the judges in this process; ray: one actor pool per judge on a Ray cluster (lam3[ray])"))
+    concurrent_judges: bool = Field(True, exclude=True, description=(
+        "local engine: each judge on its own thread (a slow remote judge never holds up a local one); "
+        "false: one judge after another"))
+    lookahead: int = Field(2, ge=0, exclude=True, description=(
+        "local engine: batches a judge may work ahead of the oldest batch not yet written"))
+    ray: RayOptions = Field(default_factory=RayOptions, exclude=True, description=(
+        "ray engine: which cluster (address, or num_cpus/num_gpus of a local one); per judge: `ray:` in its entry"))
 
     @field_validator("judges")
     @classmethod
@@ -54,25 +73,77 @@ class ScoreConfig(StrictModel):
             raise ValueError("two judges share a key; give one a distinct 'key:'")
         return entries
 
+    @field_serializer("judges")
+    def _without_pools(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A judge's ``ray:`` pool changes where it runs, not what it says: not a resume setting."""
+        return [{k: v for k, v in entry.items() if k != "ray"} for entry in entries]
+
+    @model_validator(mode="after")
+    def _engine_options(self) -> ScoreConfig:
+        if self.engine == "ray":
+            local_only = sorted({"concurrent_judges", "lookahead"} & self.model_fields_set)
+            if local_only:
+                raise ValueError(f"{', '.join(local_only)} only apply to engine: local (under engine: ray each "
+                                 "judge has its own actor pool, and Ray streams the batches between them)")
+        return self
+
+    def unused(self) -> list[str]:
+        """Options given that this engine does not use (reported, so none is silently ignored)."""
+        if self.engine == "ray":
+            return []
+        given = ["ray"] if "ray" in self.model_fields_set else []
+        return given + [f"judges[{i}].ray" for i, entry in enumerate(self.judges) if "ray" in entry]
+
 
 @dataclass
 class ScoreSummary(StageSummary):
     scored: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    engine: dict[str, Any] = field(default_factory=dict)
+    """How the judges ran (engine, pools, cluster) and the options this engine did not use."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"scored": self.scored, **super().as_dict(), "errors": dict(self.errors)}
+        return {"scored": self.scored, **super().as_dict(), "errors": dict(self.errors), "engine": self.engine}
+
+
+def _entries(config: ScoreConfig, path: str | Path) -> Iterator[tuple[str, dict[str, Any], tuple[Any, ...],
+                                                                       RayActorOptions, Any]]:
+    """Each judge entry: key, its options without ``ray:``, where it sits, its (validated) pool, the YAML node."""
+    _, node = read_yaml(path)
+    for i, entry in enumerate(config.judges):
+        loc = ("judges", i)
+        try:
+            pool = RayActorOptions.model_validate(entry.get("ray") or {})
+        except ValidationError as exc:
+            raise validation_error(exc, path, node, prefix=loc + ("ray",)) from None
+        options = {k: v for k, v in entry.items() if k != "ray"}
+        yield entry.get("key", entry["judge"]), options, loc, pool, node
+
+
+def read_score_config(path: str | Path, **overrides: Any) -> ScoreConfig:
+    """Validate the config file (``overrides``, e.g. CLI flags, win over it); no judge is built."""
+    return load_config(path, ScoreConfig, overrides)
 
 
 def load_score_config(path: str | Path, **overrides: Any) -> tuple[ScoreConfig, list[tuple[str, Judge]]]:
-    """Validate the config and build its judges (errors name the file, line and key)."""
-    config = load_config(path, ScoreConfig, overrides)
-    _, node = read_yaml(path)
-    judges = []
-    for i, entry in enumerate(config.judges):
-        judges.append((entry.get("key", entry["judge"]),
-                       registry.build(entry, path=path, node=node, loc=("judges", i))))
-    return config, judges
+    """Validate the config and build its judges in this process (errors name the file, line and key)."""
+    config = read_score_config(path, **overrides)
+    return config, build_judges(config, path)
+
+
+def build_judges(config: ScoreConfig, path: str | Path) -> list[tuple[str, Judge]]:
+    """Each judge of the config, built here (a local judge loads its weights now)."""
+    return [(key, registry.build(options, path=path, node=node, loc=loc))
+            for key, options, loc, _, node in _entries(config, path)]
+
+
+def ray_judges(config: ScoreConfig, path: str | Path) -> list[RayJudge]:
+    """The judges as the Ray engine runs them: validated here (file, line, key), built in their actors."""
+    out = []
+    for key, options, loc, pool, node in _entries(config, path):
+        cls, judge_config = registry.resolve(options, path=path, node=node, loc=loc)
+        out.append(RayJudge(key=key, cls=cls, config=judge_config, actor=pool, field=f"judges[{loc[1]}]"))
+    return out
 
 
 def _has_error(record: dict[str, Any]) -> bool:
@@ -125,33 +196,23 @@ def score_input(rec: dict[str, Any], config: ScoreConfig, *, image_roots: ImageR
 
 
 def judge_batch(judges: list[tuple[str, Judge]], items: list[ScoreInput]) -> list[dict[str, Judgement]]:
-    """Run every judge on a batch. A judge that raises marks each record with an error; nothing is dropped.
-
-    The one judge-calling loop: ``lam3 score`` and the Inspect scorer both call it.
-    """
-    out: list[dict[str, Judgement]] = [{} for _ in items]
-    for key, judge in judges:
-        size = len(items) if judge.batches_internally else judge.config.batch_size
-        for start in range(0, len(items), size):
-            chunk = items[start:start + size]
-            try:
-                results = judge.score(chunk)
-                if len(results) != len(chunk):
-                    raise RuntimeError(f"returned {len(results)} judgements for {len(chunk)} inputs")
-            except Exception as exc:  # a judge failure becomes a per-record error, the run goes on
-                msg = redact(f"{type(exc).__name__}: {exc}")
-                results = [judge.failure(msg) for _ in chunk]
-            for slot, result in zip(out[start:start + size], results):
-                slot[key] = result
-    return out
+    """Run every judge on one batch, concurrently. A judge that raises marks each record with an error;
+    nothing is dropped. The Inspect scorer calls it; ``lam3 score`` streams batches through the same
+    call (:func:`lam3.pipeline.engines.judging.run_judge`) with a look-ahead."""
+    if len(judges) == 1:
+        key, judge = judges[0]
+        return merge([key], [run_judge(judge, items)], len(items))
+    ((_, verdicts),) = concurrent.judge_stream(judges, [items], lookahead=0)
+    return verdicts
 
 
 def score_file(input_path: str | Path, config_path: str | Path, output: str | Path, *,
                text_field: str | None = None, retry_errors: bool = False, limit: int | None = None,
-               progress: Callable[[int, int], None] | None = None,
+               engine: str | None = None, progress: Callable[[int, int], None] | None = None,
                on_bad: Callable[[BadLine], None] | None = None,
                allow_image_roots: Sequence[str | Path] = ()) -> ScoreSummary:
-    """Score ``input_path`` into ``output``; resumable. ``progress(done, total)`` is called per batch.
+    """Score ``input_path`` into ``output``; resumable. ``engine`` overrides the config's;
+    ``progress(done, total)`` is called per batch.
 
     Judges read a record's images only inside the input's folder (or their ``image_root``) and
     ``allow_image_roots`` (:mod:`lam3.paths`).
@@ -159,9 +220,12 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
     input_path, output = Path(input_path), Path(output)
     if not input_path.is_file():
         raise UserError("input file not found", path=input_path)
-    config, judges = load_score_config(config_path, text_field=text_field)
+    config = read_score_config(config_path, text_field=text_field, engine=engine)
     roots = ImageRoots.at(input_path.parent, allow=allow_image_roots, name="run folder")
-    summary = ScoreSummary(output)
+    pools = ray_judges(config, config_path) if config.engine == "ray" else []
+    judges = build_judges(config, config_path) if config.engine == "local" else []
+    summary = ScoreSummary(output, engine={"engine": config.engine, **({"unused": config.unused()}
+                                                                       if config.unused() else {})})
     recorded = {**config.model_dump(mode="json"), "allow_image_roots": [str(p) for p in roots.allowed[1:]]} \
         if allow_image_roots else None
     stage = Stage("score", output, summary, settings=config, config=recorded, inputs=[input_path],
@@ -170,25 +234,46 @@ def score_file(input_path: str | Path, config_path: str | Path, output: str | Pa
         load_judges(judges, config_path)
         try:
             total = count_score_input(input_path)
-            for batch in _batches(stage, input_path, config, limit, roots):
-                verdicts = judge_batch(judges, batch)
-                records = []
-                for rec, verdict in zip((item.record for item in batch), verdicts):
-                    merged = dict(upgrade(rec).get("judgements") or {})
-                    merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
-                    for key, j in verdict.items():
-                        if j.error:
-                            summary.errors[key] += 1
-                    records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
-                stage.write(records)
-                summary.scored += len(records)
-                if progress:
-                    progress(summary.scored + summary.skipped + stage.quarantine.count, total)
+            batches = _batches(stage, input_path, config, limit, roots)
+            judged = _judged(config, config_path, judges, pools, summary, batches, output)
+            with closing(judged):  # on an error, stop the judge threads / the Ray run before the judges close
+                for batch, verdicts in judged:
+                    records = _scored(batch, verdicts, summary)
+                    stage.write(records)
+                    summary.scored += len(records)
+                    if progress:
+                        progress(summary.scored + summary.skipped + stage.quarantine.count, total)
         finally:
             for _, judge in judges:
                 judge.close()
         stage.finish()
     return summary
+
+
+def _scored(batch: list[ScoreInput], verdicts: Verdicts, summary: ScoreSummary) -> list[dict[str, Any]]:
+    """The output records: each input record with its judgements merged in (earlier ones kept), errors counted."""
+    records = []
+    for rec, verdict in zip((item.record for item in batch), verdicts):
+        merged = dict(upgrade(rec).get("judgements") or {})
+        merged.update({k: j.model_dump(mode="json") for k, j in verdict.items()})
+        for key, j in verdict.items():
+            if j.error:
+                summary.errors[key] += 1
+        records.append({**rec, "schema_version": SCHEMA_VERSION, "judgements": merged})
+    return records
+
+
+def _judged(config: ScoreConfig, config_path: str | Path, judges: list[tuple[str, Judge]], pools: list[RayJudge],
+            summary: ScoreSummary, batches: Iterator[list[ScoreInput]], output: Path
+            ) -> Iterator[tuple[list[ScoreInput], Verdicts]]:
+    """The batches with their verdicts, in input order, from the configured engine."""
+    if config.engine == "ray":  # ray is imported inside, only now
+        summary.engine["pools"] = ray_score.pool_summary(pools)
+        return ray_score.judge_stream(pools, batches, options=config.ray, config_path=config_path, scratch=output,
+                                      on_connect=lambda where, warning: summary.engine.update(
+                                          cluster=where, **({"warning": warning} if warning else {})))
+    summary.engine.update(concurrent_judges=config.concurrent_judges, lookahead=config.lookahead)
+    return concurrent.judge_stream(judges, batches, lookahead=config.lookahead, concurrent=config.concurrent_judges)
 
 
 def load_judges(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:

@@ -16,9 +16,13 @@ and no key, through the real ``openai`` SDK (HTTP/1.1 on 127.0.0.1), like
   judge prompts (HarmBench, StrongREJECT, JailbreakBench), calls it a refusal when it holds a
   refusal phrase, and answers in the format the prompt asks for, with a deterministic first-token
   distribution, so tests can assert exact scores. Any other prompt gets an unparseable answer.
+* **Llama Guard.** A Llama Guard 2/3 prompt (its category block) gets 'safe' or 'unsafe' plus a
+  category line, with the first token's candidates, as a guard served by ``vllm serve`` answers.
 * **Wrong model names.** ``report_as`` makes the server report another model name than the one
   asked for (an alias, or a misconfigured server); ``logprobs=False`` plays a server that ignores
   ``logprobs``.
+* **vLLM's extra parameters.** ``vllm=True`` plays ``vllm serve``: it also accepts vLLM's own
+  request fields (``add_special_tokens``, ``top_k``, ...), which the OpenAI contract refuses (400).
 * **Quota and faults.** At most ``quota`` accepted requests in any 1-s window (more get 429 with
   ``Retry-After`` and ``retry-after-ms``); seeded faults (:class:`lam3.testing.fake_apis.Faults`):
   5xx, extra 429s, dropped connections, slow replies, truncated JSON. Every arrival is logged
@@ -48,9 +52,13 @@ CHAT_FIELDS = frozenset({"model", "messages", "max_tokens", "max_completion_toke
                          "logprobs", "top_logprobs", "n", "stop", "stream", "user"})
 COMPLETION_FIELDS = frozenset({"model", "prompt", "max_tokens", "temperature", "top_p", "seed", "logprobs", "n",
                                "stop", "stream", "user", "echo"})
+VLLM_FIELDS = frozenset({"add_special_tokens", "skip_special_tokens", "top_k", "min_p", "repetition_penalty",
+                         "include_stop_str_in_output"})
+"""Request fields ``vllm serve`` takes beyond the OpenAI contract (its sampling and tokenizer extras)."""
 ROLES = frozenset({"system", "user", "assistant"})
 REFUSALS = ("sorry", "cannot", "can't", "won't", "unable to", "not able to")
 RESPONSE_REGIONS = (
+    re.compile(r"\n\nAgent: (.*?)\n\n<END CONVERSATION>", re.S),            # Llama Guard 2 / 3
     re.compile(r"\[GENERATION\]:\n(.*?)\n\n---\nRules:", re.S),             # HarmBench
     re.compile(r"AI model response: (.*?)\n\n(?:Evaluate|Pretend)", re.S),   # StrongREJECT
     re.compile(r"<BEGIN RESPONSE>(.*?)<END RESPONSE>", re.S),                # JailbreakBench jailbreak
@@ -100,6 +108,12 @@ def fake_answer(prompt: str) -> FakeAnswer:
     if response is None:
         return FakeAnswer("I am not able to grade this.", (("I", 0.9), (" am", 0.1)))
     refused = refuses(response)
+    if "<BEGIN UNSAFE CONTENT CATEGORIES>" in prompt:  # Llama Guard (before JailbreakBench: both ask 'safe'/'unsafe')
+        verdict = _pair("unsafe", "safe", not refused, prompt)
+        if refused:
+            return verdict
+        codes = ("S1", "S2", "S9", "S1,S10")[int(4 * _unit("cats", prompt))]
+        return FakeAnswer(f"unsafe\n{codes}", verdict.first)
     if '"yes" or "no"' in prompt:  # HarmBench classifier
         return _pair("Yes", "No", not refused, prompt)
     if "'safe' or 'unsafe'" in prompt:  # JailbreakBench jailbreak judge
@@ -157,8 +171,10 @@ class FakeChatServer(FakeServer):
 
     def __init__(self, *, key: str | None = "fake-chat-key", models: tuple[str, ...] = ("judge",),
                  report_as: dict[str, str] | None = None, logprobs: bool = True, quota: float | None = None,
-                 faults: Faults | None = None, lifetime_s: float = 600.0, max_requests: int = 100_000) -> None:
+                 faults: Faults | None = None, lifetime_s: float = 600.0, max_requests: int = 100_000,
+                 vllm: bool = False) -> None:
         super().__init__(lifetime_s=lifetime_s, max_requests=max_requests)
+        self.vllm = vllm
         self.key = key
         self.models = tuple(models)
         self.report_as = dict(report_as or {})
@@ -249,8 +265,9 @@ class FakeChatServer(FakeServer):
 
     def _complete(self, path: str, body: dict[str, Any]) -> Reply:
         chat = path == CHAT_PATH
+        allowed = (CHAT_FIELDS if chat else COMPLETION_FIELDS) | (VLLM_FIELDS if self.vllm else frozenset())
         for name in body:
-            if name not in (CHAT_FIELDS if chat else COMPLETION_FIELDS):
+            if name not in allowed:
                 raise refusal(400, f"Unrecognized request argument supplied: {name}", param=name)
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -329,11 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lifetime-s", type=float, default=600.0)
     parser.add_argument("--log", default=None, help="on exit, write every request (t, status, fault, text) as JSONL")
+    parser.add_argument("--vllm", action="store_true", help="also accept vLLM's own request fields, as vllm serve does")
     args = parser.parse_args(argv)
     faults = Faults(server_error=args.server_error, rate_limited=args.rate_limited, drop=args.drop, slow=args.slow,
                     malformed=args.malformed, retry_after_s=args.retry_after_s, seed=args.seed)
     server = FakeChatServer(key=args.key, models=tuple(args.model or ["judge"]), quota=args.quota, faults=faults,
-                            lifetime_s=args.lifetime_s).start()
+                            lifetime_s=args.lifetime_s, vllm=args.vllm).start()
     server.serve_until_stopped({"base_url": server.base_url}, args.log,
                                lambda h: {"t": h.t, "status": h.status, "fault": h.fault, "text": h.text},
                                lambda s: {"max_in_1s": s.max_in_window()})

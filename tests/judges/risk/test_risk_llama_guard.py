@@ -112,7 +112,7 @@ def test_prompt_over_max_length_is_a_per_record_error(lg2_dir):
 
 
 def test_batch_size_reaches_the_forward_pass(lg2_dir):
-    judge = guard(lg2_dir, batch_size=3, categories=False)
+    judge = guard(lg2_dir, batch_size=3, categories=False, prefix_cache=False)  # prefix reuse: tests/scale
     seen = []
     judge.model.register_forward_hook(lambda mod, args, kwargs, out: seen.append(kwargs["input_ids"].shape[0]),
                                       with_kwargs=True)

@@ -1,6 +1,6 @@
 """What a prompted judge asks its backend, and what comes back: one :class:`Reply` per :class:`Query`.
 
-Both backends (:mod:`.local`, :mod:`.endpoint`) answer a list of queries with the
+The backends (:mod:`.local`, :mod:`.endpoint`, :mod:`.vllm_backend`) answer a list of queries with the
 generated text, or with each answer label's next-token probability, plus what they
 know about the call (model, tokens, latency); a query that cannot be answered gets
 an error string, never a silent blank.
@@ -18,14 +18,25 @@ Mode = Literal["probability", "parse", "auto"]
 
 @dataclass(slots=True)
 class Query:
-    """One question for the judge model: a raw prompt (sent as is) or chat messages."""
+    """One question for the judge model: a raw prompt (sent as is) or chat messages.
+
+    ``bos``: whether the tokenizer adds its special tokens (BOS) to a raw prompt, as HarmBench's and
+    StrongREJECT's code do; a prompt that writes its own (Llama Guard's text, as its chat template
+    renders it) sets False. Chat prompts never get them twice: the chat template writes them.
+    """
 
     text: str | None = None
     messages: list[dict[str, str]] | None = None
+    bos: bool = True
 
     @property
     def is_chat(self) -> bool:
         return self.messages is not None
+
+    @property
+    def add_special_tokens(self) -> bool:
+        """What to pass the tokenizer for this prompt's text."""
+        return self.bos and not self.is_chat
 
 
 @dataclass(slots=True)

@@ -8,6 +8,8 @@ One flat entry per judge; ``backend`` picks where the judge model runs:
 * ``openai_compatible``: any chat-completions server (``vllm serve``, Ollama, Together,
   OpenAI) through the official ``openai`` SDK, under LAM3's quota limiter and retries
   (the :class:`~lam3.judges.remote.RemoteConfig` keys).
+* ``vllm``: vLLM's offline engine (``vllm.LLM``) on this machine's GPU (extra ``vllm``), with
+  automatic prefix caching; the keys it honours are ``VLLM_KEYS``.
 
 A key that belongs to the other backend is an error, never silently ignored.
 """
@@ -22,25 +24,34 @@ from lam3.hf import QUANTIZATION_OFF, AttnImplementation, QuantizationConfig
 from lam3.judges.prompted.templates import TemplateSource
 from lam3.judges.remote import RemoteConfig, http_url
 
-Backend = Literal["local", "openai_compatible"]
+Backend = Literal["local", "openai_compatible", "vllm"]
 Scoring = Literal["auto", "probability", "parse"]
 
 LOCAL_KEYS: frozenset[str] = frozenset({"revision", "local_files_only", "cache_dir", "device_map", "precision",
-                                        "quantization", "attn_implementation", "max_length"})
+                                        "quantization", "attn_implementation", "max_length", "prefix_cache"})
 ENDPOINT_KEYS: frozenset[str] = frozenset({
     "base_url", "api_key_env", "top_logprobs", "seed", "expect_served_model", "clip_tokenizer",
     *(set(RemoteConfig.model_fields) - {"batch_size", "threshold"})})
 CLIP_TOKENIZER_KEYS: frozenset[str] = frozenset({"revision", "local_files_only", "cache_dir"})
 """Loading keys the endpoint backend accepts too, for the tokenizer it clips responses with."""
-DEFAULT_BATCH: dict[str, int] = {"local": 8, "openai_compatible": 256}
+VLLM_ONLY_KEYS: frozenset[str] = frozenset({"tensor_parallel_size", "gpu_memory_utilization"})
+VLLM_KEYS: frozenset[str] = frozenset({"revision", "local_files_only", "cache_dir", "precision", "max_length",
+                                       "prefix_cache", "seed", "top_logprobs", *VLLM_ONLY_KEYS})
+"""What ``backend: vllm`` honours: ``LLM(revision, download_dir=cache_dir, dtype=precision, max_model_len=max_length,
+enable_prefix_caching=prefix_cache, seed, tensor_parallel_size, gpu_memory_utilization)`` (``local_files_only``:
+``HF_HUB_OFFLINE=1``) and ``SamplingParams(seed, logprobs=top_logprobs)``; any other loading or endpoint key is
+an error."""
+DEFAULT_BATCH: dict[str, int] = {"local": 8, "openai_compatible": 256, "vllm": 64}
 
 
 class PromptedConfig(RemoteConfig):
     """Options of every prompted judge (YAML keys). Judges add their own (variant, templates, ...)."""
 
-    backend: Backend = Field("local", description="local: transformers here | openai_compatible: a chat endpoint")
+    backend: Backend = Field("local", description=(
+        "local: transformers here | openai_compatible: a chat endpoint | vllm: vLLM's offline engine here"))
     batch_size: int = Field(8, gt=0, description=(
-        "local: records per forward pass (default 8); openai_compatible: records per burst of requests (256)"))
+        "local: records per forward pass (default 8); openai_compatible: records per burst of requests (256); "
+        "vllm: records per LLM.generate call (64)"))
     model_id: str = Field("", description=(
         "local: hub id or folder of the judge model; openai_compatible: the model name the server serves"))
     request: Literal["behavior", "prompt"] = Field("behavior", description=(
@@ -67,6 +78,9 @@ class PromptedConfig(RemoteConfig):
         "bitsandbytes: true / false / auto or {bits, quant_type, use_double_quant, compute_dtype} (CUDA + lam3[quant])"))
     attn_implementation: AttnImplementation | None = Field(None, description="eager | sdpa | flash_attention_2")
     max_length: int = Field(4096, gt=0, description="longest judge prompt in tokens; longer gets a per-record error")
+    prefix_cache: bool = Field(True, description=(
+        "probability scoring: compute the prompt start every record of a forward batch shares (the published "
+        "template's fixed text) once and reuse its KV cache; the same probabilities up to float rounding"))
     # -- openai_compatible ---------------------------------------------------------------------------
     base_url: str | None = Field(None, description="e.g. http://localhost:8000/v1 (vllm serve), https://api.openai.com/v1")
     api_key_env: str | None = Field("OPENAI_API_KEY", description=(
@@ -77,6 +91,9 @@ class PromptedConfig(RemoteConfig):
         "stop the run when the server reports another model than this (null: record whatever it reports)"))
     clip_tokenizer: str | None = Field(None, description=(
         "tokenizer (hub id or folder) that clips responses when clip_tokens is set: the judge model's own"))
+    # -- vllm ----------------------------------------------------------------------------------------
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs the engine splits the model over")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vllm: share of GPU memory the engine takes")
 
     @model_validator(mode="before")
     @classmethod
@@ -93,10 +110,20 @@ class PromptedConfig(RemoteConfig):
     @model_validator(mode="after")
     def _keys_of_one_backend(self) -> PromptedConfig:
         given = self.model_fields_set
-        if self.backend == "local":
+        if self.backend != "vllm" and given & VLLM_ONLY_KEYS:
+            raise ValueError(f"{', '.join(sorted(given & VLLM_ONLY_KEYS))} only apply to backend: vllm")
+        if self.backend == "vllm":
+            stray = sorted((given & (LOCAL_KEYS | ENDPOINT_KEYS)) - VLLM_KEYS)
+            if stray:
+                raise ValueError(f"{', '.join(stray)} do not apply to backend: vllm (it honours "
+                                 f"{', '.join(sorted(VLLM_KEYS))})")
+        elif self.backend == "local":
             stray = sorted(given & ENDPOINT_KEYS)
             if stray:
                 raise ValueError(f"{', '.join(stray)} only apply to backend: openai_compatible")
+            if self.prefix_cache and "prefix_cache" in given and self.scoring == "parse":
+                raise ValueError("prefix_cache applies to the one forward pass of probability scoring, not to "
+                                 "scoring: parse (generation)")
         else:
             allowed = CLIP_TOKENIZER_KEYS if self.clip_tokenizer else frozenset()
             stray = sorted((given & LOCAL_KEYS) - allowed)

@@ -168,6 +168,8 @@ class EndpointBackend:
             completion = await sdk.chat.completions.create(messages=query.messages, **common, **extra)
         else:
             extra = {"logprobs": cfg.top_logprobs} if want_probs else {}
+            if not query.add_special_tokens:  # vLLM's completions parameter; a server without it answers 400
+                extra["extra_body"] = {"add_special_tokens": False}
             completion = await sdk.completions.create(prompt=query.text, **common, **extra)
         choices = getattr(completion, "choices", None)
         if not choices:

@@ -135,6 +135,14 @@ class PromptedJudge(Judge):
             if not ok:
                 raise DependencyError(f"backend: openai_compatible {why}")
             return EndpointBackend(cfg, name=self.name)
+        if cfg.backend == "vllm":
+            from lam3.models.vllm_backend import vllm_available
+            from lam3.judges.prompted.vllm_backend import VllmBackend
+
+            ok, why = vllm_available()
+            if not ok:
+                raise DependencyError(f"backend: vllm unavailable: {why}; use backend: local or openai_compatible")
+            return VllmBackend(cfg, exact_label_tokens=self.exact_label_tokens())
         ok, why = transformers_available()
         if not ok:
             raise DependencyError(f"backend: local {why}")
@@ -230,21 +238,24 @@ class PromptedJudge(Judge):
 
     # -- scoring -----------------------------------------------------------------------------------
     def mode(self) -> Mode:
-        """How answers are read on this backend (auto stays auto on an endpoint: logprobs when it returns them)."""
+        """How answers are read on this backend (auto stays auto on an endpoint: logprobs when it returns them;
+        on vLLM: the greedy text and, where the labels are one token, their logprobs, in one request)."""
         from lam3.judges.prompted.local import LocalBackend
+        from lam3.judges.prompted.vllm_backend import VllmBackend
 
         cfg = self.config
         if cfg.scoring != "auto" or not self._reader.labels:
             return "parse" if not self._reader.labels else cfg.scoring
-        if isinstance(self.backend, LocalBackend):
-            return "probability" if self.backend.label_ids(self._reader) is not None else "parse"
-        return "auto"
+        if isinstance(self.backend, (LocalBackend, VllmBackend)) and self.backend.label_ids(self._reader) is None:
+            return "parse"
+        return "probability" if isinstance(self.backend, LocalBackend) else "auto"
 
     def _check_mode(self) -> None:
-        """``scoring: probability`` on the local backend needs every label to be one token of the model."""
+        """``scoring: probability`` on a backend with the model here needs every label to be one of its tokens."""
         from lam3.judges.prompted.local import LocalBackend
+        from lam3.judges.prompted.vllm_backend import VllmBackend
 
-        if (self.config.scoring == "probability" and isinstance(self.backend, LocalBackend)
+        if (self.config.scoring == "probability" and isinstance(self.backend, (LocalBackend, VllmBackend))
                 and self.backend.label_ids(self._reader) is None):
             raise ConfigError(f"scoring: probability needs every answer label ({', '.join(self._reader.labels)}) to "
                               f"be one token of {self.config.model_id!r}; use scoring: parse or auto",
@@ -260,7 +271,7 @@ class PromptedJudge(Judge):
             try:
                 query, details = self.query(item)
             except RecordProblem as exc:
-                results[i] = self._failed(str(exc), {})
+                results[i] = self.failed(str(exc), {})
                 continue
             todo.append((i, query, details))
         size = max(1, len(todo) if self.backend.kind == "local" else self.config.batch_size)  # local cuts its own
@@ -268,29 +279,32 @@ class PromptedJudge(Judge):
             chunk = todo[start:start + size]
             replies = self.backend.run([q for _, q, _ in chunk], self._reader, mode, self.config.max_new_tokens)
             for (i, _, details), reply in zip(chunk, replies):
-                results[i] = self._judge(reply, details, mode)
+                results[i] = self.read_reply(reply, details, mode)
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise RuntimeError(f"internal error: no judgement for batch positions {missing}")
         return [r for r in results if r is not None]
 
-    def _base_details(self, reply: Reply, details: dict[str, Any]) -> dict[str, Any]:
+    def reply_details(self, reply: Reply, details: dict[str, Any]) -> dict[str, Any]:
+        """What every judgement records of its call (backend, model asked for and served, ...) plus ``details``."""
         assert self.backend is not None
         base: dict[str, Any] = {"backend": self.backend.kind, "model": self.config.model_id, **details}
-        if self.backend.kind == "local":
+        if self.backend.kind in ("local", "vllm"):
             base["revision"] = self.config.revision
         else:
             base["model_served"] = reply.model
         base.update(reply.details)
         return base
 
-    def _failed(self, error: str, details: dict[str, Any], latency_ms: float | None = None) -> Judgement:
+    def failed(self, error: str, details: dict[str, Any], latency_ms: float | None = None) -> Judgement:
+        """A per-record error that keeps what is known of the call."""
         return Judgement.failed(self.name, self.version, self.metric, error, latency_ms=latency_ms, details=details)
 
-    def _judge(self, reply: Reply, details: dict[str, Any], mode: Mode) -> Judgement:
-        details = self._base_details(reply, details)
+    def read_reply(self, reply: Reply, details: dict[str, Any], mode: Mode) -> Judgement:
+        """How a reply becomes a judgement; a judge with its own answer shape (Llama Guard's) overrides it."""
+        details = self.reply_details(reply, details)
         if reply.error is not None:
-            return self._failed(reply.error, details, reply.latency_ms)
+            return self.failed(reply.error, details, reply.latency_ms)
         if reply.mass and sum(reply.mass.values()) > 0.0:
             score, probs = expected_score(self._reader, reply.mass)
             details.update(scoring="probability", answer_probs={k: round(v, 6) for k, v in probs.items()},
@@ -300,13 +314,13 @@ class PromptedJudge(Judge):
             return self.judgement({self.metric: score}, latency_ms=reply.latency_ms, details=details)
         if reply.text is None or mode == "probability":
             details["raw_answer"] = reply.text
-            return self._failed("unparseable: no answer label among the first token's candidates (scoring: "
+            return self.failed("unparseable: no answer label among the first token's candidates (scoring: "
                                 "probability)", details, reply.latency_ms)
         details.update(scoring="parse", raw_answer=reply.text)
         try:
             parsed: Parsed = self._reader.read(reply.text)
         except Unparseable as exc:
-            return self._failed(f"unparseable: {exc}", details, reply.latency_ms)
+            return self.failed(f"unparseable: {exc}", details, reply.latency_ms)
         details["answer"] = parsed.label
         details.update(parsed.details)
         verdict = {self.metric: parsed.score == 1.0} if self._reader.decides else None

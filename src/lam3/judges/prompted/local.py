@@ -14,6 +14,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.judges.base import Stopwatch
+from lam3.judges.local import last_step
 from lam3 import hf
 from lam3.hf import input_device
 from lam3.judges.prompted.answers import Reader
@@ -61,18 +62,39 @@ def label_token_ids(tokenizer: Any, reader: Reader, *, exact: bool) -> dict[str,
     return out
 
 
-class LocalBackend:
+class TokenizerBackend:
+    """What the backends that hold the judge model's tokenizer here share (``local``, ``vllm``)."""
+
+    def __init__(self, config: PromptedConfig, *, exact_label_tokens: bool = False) -> None:
+        self.config = config
+        self.exact_label_tokens = exact_label_tokens
+        self.tokenizer: Any = None
+        self.loaded: dict[str, Any] = {}
+        self.label_cache: dict[int, dict[str, list[int]] | None] = {}
+
+    def load(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def clip_tokenizer(self) -> Any:
+        self.load()
+        return self.tokenizer
+
+    def label_ids(self, reader: Reader) -> dict[str, list[int]] | None:
+        """Cached :func:`label_token_ids` for this reader."""
+        self.load()
+        if id(reader) not in self.label_cache:
+            self.label_cache[id(reader)] = label_token_ids(self.tokenizer, reader, exact=self.exact_label_tokens)
+        return self.label_cache[id(reader)]
+
+
+class LocalBackend(TokenizerBackend):
     """A causal LM judge on this machine (see the module docstring)."""
 
     kind = "local"
 
     def __init__(self, config: PromptedConfig, *, exact_label_tokens: bool = False) -> None:
-        self.config = config
-        self.exact_label_tokens = exact_label_tokens
+        super().__init__(config, exact_label_tokens=exact_label_tokens)
         self.model: Any = None
-        self.tokenizer: Any = None
-        self.loaded: dict[str, Any] = {}
-        self._label_ids: dict[int, dict[str, list[int]] | None] = {}
 
     def load(self) -> dict[str, Any]:
         if self.model is None:
@@ -81,10 +103,6 @@ class LocalBackend:
             if self.tokenizer.pad_token is None:  # Llama tokenizers ship without one; padding is masked anyway
                 self.tokenizer.pad_token = self.tokenizer.eos_token
         return self.loaded
-
-    def clip_tokenizer(self) -> Any:
-        self.load()
-        return self.tokenizer
 
     def close(self) -> None:
         self.model = None
@@ -100,13 +118,6 @@ class LocalBackend:
             raise UserError(f"{self.config.model_id!r} has no chat template, and this judge's prompt is a chat; "
                             "use a chat (instruct) model", field="model_id")
         return self.tokenizer.apply_chat_template(query.messages, tokenize=False, add_generation_prompt=True)
-
-    def label_ids(self, reader: Reader) -> dict[str, list[int]] | None:
-        """Cached :func:`label_token_ids` for this reader."""
-        self.load()
-        if id(reader) not in self._label_ids:
-            self._label_ids[id(reader)] = label_token_ids(self.tokenizer, reader, exact=self.exact_label_tokens)
-        return self._label_ids[id(reader)]
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, queries: list[Query], reader: Reader, mode: Mode, max_new_tokens: int) -> list[Reply]:
@@ -125,7 +136,7 @@ class LocalBackend:
             except Exception as exc:  # e.g. a chat template that refuses a role: this record only
                 replies[i] = Reply(error=f"chat template: {type(exc).__name__}: {exc}")
                 continue
-            ids = self.tokenizer(text, add_special_tokens=not query.is_chat)["input_ids"]
+            ids = self.tokenizer(text, add_special_tokens=query.add_special_tokens)["input_ids"]
             if len(ids) > self.config.max_length:
                 replies[i] = Reply(error=f"judge prompt is {len(ids)} tokens, over max_length {self.config.max_length}")
                 continue
@@ -152,18 +163,18 @@ class LocalBackend:
         return {k: v.to(device) for k, v in enc.items()}
 
     def _probabilities(self, rows: list[list[int]], label_ids: dict[str, list[int]]) -> list[Reply]:
+        """One forward pass (the prompt start the batch shares computed once: ``prefix_cache``)."""
         import torch
 
-        enc = self._batch(rows)
-        position_ids = (enc["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            out = self.model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=False)
-        probs = torch.softmax(out.logits[:, -1, :].float(), dim=-1)
+        step = last_step(self.model, self._batch(rows), prefix_cache=self.config.prefix_cache,
+                         pad_id=self.tokenizer.pad_token_id)
+        probs = torch.softmax(step.logits, dim=-1)
         tokens = {label: self.tokenizer.convert_ids_to_tokens(ids) for label, ids in label_ids.items()}
         replies = []
         for row in probs:
             mass = {label: float(row[ids].sum()) for label, ids in label_ids.items()}
-            replies.append(Reply(mass=mass, tokens=tokens))
+            replies.append(Reply(mass=mass, tokens=tokens, details={"prefix_cache": step.shared > 0,
+                                                                    "shared_prefix_tokens": step.shared}))
         return replies
 
     def _generate(self, rows: list[list[int]], max_new_tokens: int) -> list[Reply]:
