@@ -96,3 +96,16 @@ def test_a_judge_image_root_that_is_not_a_folder_is_a_config_error(monkeypatch) 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with pytest.raises(ConfigError, match=r"image_root: .*folder not found: 'no/such/dir'"):
         registry.build({"judge": "openai_moderation", "image_root": "no/such/dir"})
+
+
+def test_a_score_input_keeps_its_image_roots_through_json(tmp_path) -> None:
+    """Engines that ship records as text (Ray) must not lose the roots: the confinement travels with the record."""
+    import json
+
+    (tmp_path / "extra").mkdir()
+    roots = ImageRoots.at(tmp_path, allow=[tmp_path / "extra"], name="run folder")
+    item = ScoreInput(id="a", text="t", images=["x.png"], image_roots=roots, source="in.jsonl", line=3)
+    back = ScoreInput.from_json(json.loads(json.dumps(item.to_json())))
+    assert back == item
+    with pytest.raises(ImagePathError, match="outside"):
+        back.image_roots.resolve("../secret.png", file="in.jsonl", line=3, field="images[0]")

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
@@ -53,6 +53,16 @@ class ImageRoots:
     hint: str | None = ALLOW_HINT
     what: str = "image"
     """What the paths name, in errors (the attack's target corpus is checked the same way)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": str(self.base), "allowed": [str(p) for p in self.allowed], "name": self.name,
+                "hint": self.hint, "what": self.what}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageRoots:
+        """The same roots, already checked when they were made (no folder is re-checked here)."""
+        return cls(base=Path(data["base"]), allowed=tuple(Path(p) for p in data["allowed"]), name=data["name"],
+                   hint=data.get("hint"), what=data.get("what", "image"))
 
     @classmethod
     def at(cls, base: str | Path, *, allow: Iterable[str | Path] = (), name: str = "benchmark folder",

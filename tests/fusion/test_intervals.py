@@ -179,7 +179,7 @@ def test_failed_bca_falls_back_to_percentile(monkeypatch: pytest.MonkeyPatch) ->
             res.confidence_interval = type(res.confidence_interval)(np.nan, np.nan)
         return res
 
-    monkeypatch.setattr(intervals.stats, "bootstrap", bca_fails)
+    monkeypatch.setattr(stats, "bootstrap", bca_fails)  # intervals imports scipy.stats where it runs
     values, clusters = correlated_clusters()
     ci = cluster_bootstrap_ci(values, clusters, n_resamples=500, seed=2)
     monkeypatch.undo()

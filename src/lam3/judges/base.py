@@ -47,6 +47,17 @@ class ScoreInput:
     line: int | None = None
     images_field: str = "images"
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe form, for engines that ship records to other processes as text (Ray)."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "image_roots"}
+        out["image_roots"] = self.image_roots.to_json() if self.image_roots is not None else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScoreInput:
+        roots = data.get("image_roots")
+        return cls(**{**data, "image_roots": ImageRoots.from_json(roots) if roots is not None else None})
+
     def image_path(self, index: int, image_root: str | Path | None = None) -> Path:
         """The file ``images[index]`` names, inside the allowed folders; :class:`ImagePathError` otherwise.
 

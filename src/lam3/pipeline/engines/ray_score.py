@@ -28,7 +28,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ class JudgeActor:
             if self.judge is None:
                 out.append(json.dumps({"load_error": self.load_error}))
                 continue
-            items = [ScoreInput(**d) for d in json.loads(payload)]
+            items = [ScoreInput.from_json(d) for d in json.loads(payload)]
             out.append(json.dumps([j.model_dump(mode="json") for j in run_judge(self.judge, items)]))
         batch[self.column] = np.array(out, dtype=object)
         return batch
@@ -202,7 +202,7 @@ def write_pending(path: Path, batches: Iterable[list[ScoreInput]]) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as f:
         for batch in batches:
-            f.write(json.dumps({"seq": n, "batch": json.dumps([asdict(item) for item in batch])}) + "\n")
+            f.write(json.dumps({"seq": n, "batch": json.dumps([item.to_json() for item in batch])}) + "\n")
             n += 1
     return n
 
@@ -273,7 +273,7 @@ def _rows(ray: Any, ds: Any) -> Iterator[dict[str, Any]]:
 
 
 def _decode(row: dict[str, Any], judges: Sequence[RayJudge]) -> tuple[list[ScoreInput], Verdicts]:
-    items = [ScoreInput(**d) for d in json.loads(row["batch"])]
+    items = [ScoreInput.from_json(d) for d in json.loads(row["batch"])]
     verdicts: Verdicts = [{} for _ in items]
     for judge in judges:
         results = json.loads(row[column(judge.key)])
