@@ -1,4 +1,4 @@
-"""Fixtures for the report tests: two hand-built runs of the same day (see report_fixtures.py)."""
+"""Fixtures for the report tests: two hand-built wave-1 runs (report_fixtures.py) and two made by the real stages (staged_runs.py)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,19 @@ def fixture_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_run(root)
     build_run(root, "fixture_run_b", shift=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def mb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mini bench through the real stages, with the shipped judge cards (see staged_runs.py)."""
+    from staged_runs import stage_mb
+
+    return stage_mb(tmp_path_factory.mktemp("staged") / "mb")
+
+
+@pytest.fixture(scope="session")
+def pair_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Clean and figstep answers to the same samples through the real stages (see staged_runs.py)."""
+    from staged_runs import stage_pair
+
+    return stage_pair(tmp_path_factory.mktemp("staged") / "pair")

@@ -33,6 +33,8 @@ def html(
     compare: list[Path] = typer.Option(None, "--compare", help="Two run directories to compare: --compare A --compare B"
                                        " or --compare A B.", show_default=False),
     out: Path = typer.Option(None, "--out", "-o", help="Output HTML (default: RUN/report.html)."),
+    responses_per_cell: int = typer.Option(3, "--responses-per-cell", min=0,
+                                           help="Responses shown per model × category × attack (0: none)."),
 ) -> None:
     """One self-contained HTML report for a run, or a comparison of two runs."""
     from lam3.errors import UserError
@@ -43,7 +45,7 @@ def html(
         raise UserError("--compare needs exactly two runs: `lam3 report html --compare runs/A runs/B`")
     if not runs:
         raise UserError("give a run directory, e.g. `lam3 report html runs/NAME`")
-    result = write_html_report(runs, out)
+    result = write_html_report(runs, out, responses_per_cell=responses_per_cell)
     console.print(f"HTML report → {result.path} ({result.plots} plots)")
     for note in result.notes:
         err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True, highlight=False)

@@ -135,19 +135,52 @@ def fit_calibrator(p: Sequence[float], y: Sequence[int], method: Method) -> Cali
     raise ValueError(f"unknown calibration method {method!r} (platt or isotonic)")
 
 
+class ReliabilityBins:
+    """Counts of a reliability diagram over equal-width bins: per bin, items, Σ probability, Σ label.
+
+    Streaming (``add`` as often as needed), so a report over a large run keeps ``3 × bins`` numbers;
+    the expected calibration error is read off the same bins the diagram shows.
+    """
+
+    def __init__(self, bins: int = 10) -> None:
+        if bins < 1:
+            raise ValueError(f"bins must be at least 1, got {bins}")
+        self.bins = bins
+        self.count = np.zeros(bins, dtype=np.int64)
+        self.sum_p = np.zeros(bins, dtype=float)
+        self.sum_y = np.zeros(bins, dtype=float)
+
+    def add(self, p: Sequence[float] | np.ndarray, y: Sequence[int] | np.ndarray) -> ReliabilityBins:
+        """Count probabilities ``p`` with their binary labels ``y`` (1.0 falls in the last bin)."""
+        x = np.asarray(p, dtype=float)
+        t = np.asarray(y, dtype=float)
+        if x.shape != t.shape:
+            raise ValueError("p and y must be aligned")
+        idx = np.minimum((x * self.bins).astype(int), self.bins - 1)
+        self.count += np.bincount(idx, minlength=self.bins)
+        self.sum_p += np.bincount(idx, weights=x, minlength=self.bins)
+        self.sum_y += np.bincount(idx, weights=t, minlength=self.bins)
+        return self
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum())
+
+    def edges(self) -> list[tuple[float, float]]:
+        return [(b / self.bins, (b + 1) / self.bins) for b in range(self.bins)]
+
+    def ece(self) -> float:
+        """Σ_b |B_b|/n · |mean(y in b) − mean(p in b)| (NaN with no item)."""
+        if not self.n:
+            return float("nan")
+        full = self.count > 0
+        gap = np.abs(self.sum_y[full] - self.sum_p[full]) / self.count[full]
+        return float(np.sum(self.count[full] / self.n * gap))
+
+
 def expected_calibration_error(p: Sequence[float], y: Sequence[int], bins: int = 10) -> float:
-    """ECE with equal-width bins: Σ_b |B_b|/n · |mean(y in b) − mean(p in b)|."""
-    x = np.asarray(p, dtype=float)
-    t = np.asarray(y, dtype=float)
-    if len(x) == 0:
-        return float("nan")
-    idx = np.minimum((x * bins).astype(int), bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            ece += mask.sum() / len(x) * abs(t[mask].mean() - x[mask].mean())
-    return float(ece)
+    """ECE with equal-width bins: Σ_b |B_b|/n · |mean(y in b) − mean(p in b)| (:class:`ReliabilityBins`)."""
+    return ReliabilityBins(bins).add(p, y).ece()
 
 
 def fit_threshold(p: Sequence[float], y: Sequence[int], criterion: Criterion = "f1") -> float:

@@ -4,6 +4,11 @@ Everything is inline (plots are base64 PNGs, CSS in the page), so the file can b
 mailed or archived alone. Model outputs and prompts are untrusted: the template
 autoescapes every value and the page's Content-Security-Policy forbids scripts,
 so a response containing ``<script>`` is shown as text and never runs.
+
+Sections (docs/validity.md, *The HTML report*): the headline ASR per category × attack as a
+forest plot (raw and corrected rates, judges, cards), paired clean-vs-attack differences,
+the judge cards' figures, reliability diagrams against human labels, a few responses per
+cell, then the flagged rates, score distributions, judge agreement and disputed responses.
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ from lam3.manifest import now
 from lam3.records import METRICS, Metric
 from lam3.report import METRIC_TITLES, render_template
 from lam3.report.runs import (
+    CARD_FIGURES,
     GroupRow,
     RunData,
+    card_entries,
     fused_agreement,
     fused_asr,
+    fused_cells,
     fused_over_refusal,
     fused_paired,
     kappa_matrices,
     load_run,
+    paired_missing_reason,
 )
+from lam3.taxonomy import BENIGN, POLICY_CATEGORIES
 from lam3.store import atomic_write
 
 
@@ -59,8 +69,91 @@ def _series(datas: list[RunData], index: int) -> dict[str, dict[str, GroupRow]]:
 
 
 def _attack_order(series: dict[str, dict[str, GroupRow]]) -> list[str]:
-    attacks = sorted({a for rows in series.values() for a in rows})
-    return (["clean"] if "clean" in attacks else []) + [a for a in attacks if a != "clean"]
+    return _clean_first({a for rows in series.values() for a in rows})
+
+
+def _clean_first(attacks: set[str]) -> list[str]:
+    return (["clean"] if "clean" in attacks else []) + sorted(a for a in attacks if a != "clean")
+
+
+def _category_key(category: str) -> tuple[int, int, str]:
+    """S1 … S11 in the taxonomy's order, then other categories by name, benign last."""
+    order = list(POLICY_CATEGORIES)
+    if category in order:
+        return (0, order.index(category), category)
+    return (2 if category == BENIGN else 1, 0, category)
+
+
+def _category_title(category: str) -> str:
+    name = POLICY_CATEGORIES.get(category)
+    return f"{category} {name}" if name else category
+
+
+def _cell_sections(d: RunData, plot: Any) -> dict[str, Any]:
+    """The headline ASR per category × attack (forest plot + table) and the paired clean-vs-attack differences."""
+    from lam3.report import plots
+
+    rows, headline, why = fused_cells(d)
+    models = {str(r.get("model_id")) for r in rows}
+    attacks = _clean_first({str(r["attack"]) for r in rows})
+
+    def cell(r: dict[str, Any]) -> tuple[str, ...]:
+        return (str(r["category"]), str(r["attack"]), str(r.get("model_id")))
+
+    def order(key: tuple[str, ...]) -> tuple[Any, ...]:
+        return (_category_key(key[0]), attacks.index(key[1]), key[2])
+
+    rows = sorted(rows, key=lambda r: (order(cell(r)), r["definition"]))
+    labels = {k: " · ".join([_category_title(k[0]), k[1]] + ([k[2]] if len(models) > 1 else []))
+              for k in sorted({cell(r) for r in rows}, key=order)}
+    definitions = list(dict.fromkeys(r["definition"] for r in rows))
+    judges = {defn: sorted({j for r in rows if r["definition"] == defn for j in r["judges"]}) for defn in definitions}
+    title = "; ".join(f"{defn} from {', '.join(js) or 'no judge'}" for defn, js in judges.items())
+    paired = fused_paired(d)
+    paired_labels = [" · ".join(([str(p.get("model_id"))] if len(models) > 1 else []) +
+                                [f"{p['a']} − {p['b']}", p["definition"],
+                                 f"{p['pairs']} pairs" + ("" if p["p_value"] is None else f", p={p['p_value']:.2g}")])
+                     for p in paired]
+    def corrected(r: dict[str, Any]) -> list[str]:
+        return [t for c, t in zip(r["corrected"], r["corrected_text"]) if c["interval"] is not None]
+
+    return {
+        "cell_rows": [{**r, "label": labels[cell(r)], "corrected_shown": corrected(r)} for r in rows],
+        "cell_headline": headline, "cell_judges": judges, "cell_why": why,
+        "cell_notes": list(dict.fromkeys(t for r in rows for t in r["validity_text"])),
+        "cell_uncorrected": list(dict.fromkeys(t for r in rows for c, t in zip(r["corrected"], r["corrected_text"])
+                                               if c["interval"] is None)),
+        "cell_plot": plot(plots.forest(rows, [cell(r) for r in rows], labels, definitions, attacks,
+                                       f"{d.name}: ASR per category × attack ({title})"), why or "no ASR rows"),
+        "paired_rows": paired, "paired_why": None if paired else paired_missing_reason(d),
+        "paired_plot": plot(plots.paired_differences(paired, paired_labels,
+                                                     f"{d.name}: attack − clean on the same samples"),
+                            "no paired samples"),
+    }
+
+
+def _validity_sections(d: RunData, plot: Any) -> dict[str, Any]:
+    """The judge cards checked against the run (figures of those that apply) and the reliability diagrams."""
+    from lam3.report import plots
+
+    cards = card_entries(d)
+    applying = [c for c in cards if c["applies"]]
+    labels = [f"{'fused verdict' if c['kind'] == 'fused' else 'judge ' + c['key']} · {c['metric']}"
+              f" · {c['dataset']['name']} (n={c['n']})" for c in applying]
+    curves = d.reliability.curves()
+    return {
+        "cards": cards, "card_figures": CARD_FIGURES,
+        "cards_plot": plot(plots.card_figures(applying, CARD_FIGURES, labels), "no judge card applies to this run"),
+        "curves": curves, "curves_why": d.reliability.missing_reason(),
+        "curves_plot": plot(plots.reliability_diagrams(curves), d.reliability.missing_reason() or "no curve"),
+    }
+
+
+def _cell_responses(d: RunData) -> list[dict[str, Any]]:
+    """The responses picked per (model, attack, category) cell, grouped by category, then attack (clean first)."""
+    attacks = _clean_first({key[1] for key in d.cells.seen})
+    cells = d.cells.cells()
+    return sorted(cells, key=lambda c: (_category_key(c["key"][2]), attacks.index(c["key"][1]), c["key"][0]))
 
 
 def _metrics(datas: list[RunData]) -> list[Metric]:
@@ -100,9 +193,10 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
             "asr_plot": plot(plots.asr_errorbars([a for a in asr_rows if a["per"] == "response"], ("model_id", "attack")),
                              asr_note or "no ASR rows"),
             "asr_rows": asr_rows,
-            "over_refusal_rows": fused_over_refusal(d)[0], "paired_rows": fused_paired(d),
+            "over_refusal_rows": fused_over_refusal(d)[0],
             "groups": [_row_dict(k, r) for k, r in sorted(d.groups.items())],
-            "disputed": d.disputed,
+            "disputed": d.disputed, "cells": _cell_responses(d), "per_cell": d.cells.per_cell,
+            **_cell_sections(d, plot), **_validity_sections(d, plot),
         })
     delta = []
     if len(datas) == 2:
@@ -125,11 +219,17 @@ def build_context(datas: list[RunData]) -> tuple[dict[str, Any], int, list[str]]
     return ctx, n_plots, notes
 
 
-def write_html_report(run_dirs: list[str | Path], out: str | Path | None = None) -> HtmlReportResult:
-    """Render one run (``report.html`` inside it) or compare two runs into one HTML file."""
+def write_html_report(run_dirs: list[str | Path], out: str | Path | None = None, *,
+                      responses_per_cell: int = 3) -> HtmlReportResult:
+    """Render one run (``report.html`` inside it) or compare two runs into one HTML file.
+
+    ``responses_per_cell``: how many responses the report shows per (model, attack, category) cell (0: none).
+    """
     if not 1 <= len(run_dirs) <= 2:
         raise UserError("give one run directory, or two with --compare")
-    datas = [load_run(p) for p in run_dirs]
+    if responses_per_cell < 0:
+        raise UserError(f"--responses-per-cell must be 0 or more, got {responses_per_cell}")
+    datas = [load_run(p, per_cell=responses_per_cell) for p in run_dirs]
     if len(datas) == 2 and datas[0].run.path.resolve() == datas[1].run.path.resolve():
         raise UserError("--compare needs two different runs", path=run_dirs[0])
     if out is None:

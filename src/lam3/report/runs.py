@@ -1,8 +1,10 @@
 """Read a run directory into what reports need, streaming every JSONL file once.
 
 Reports are filled from the run's files and manifest only, never by hand. Large
-runs stay cheap: response texts are not kept (only the few most disputed ones),
-judges keep one float per record.
+runs stay cheap: fused records are not kept but read again for each table
+(:class:`FusedRecords`), response texts only for the few most disputed ones and a
+bounded pick per cell (:mod:`lam3.report.cell_responses`), calibration as bin counts
+(:mod:`lam3.report.reliability`); judges keep one float per record.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,11 @@ from lam3.pipeline.cards import validity_of
 from lam3.pipeline.fused_records import read_fused
 from lam3.pipeline.rundir import RunDir
 from lam3.records import GENERATION_KNOBS, METRICS, FusedResult, GenerationSettings, Metric, upgrade
+from lam3.report.cell_responses import CellResponses, dispute_of, excerpt
+from lam3.report.reliability import Reliability
 from lam3.store import Quarantine, count_lines, iter_jsonl
 
 GROUP_FIELDS = ("model_id", "attack", "category")
-SNIPPET = 600
 
 
 @dataclass
@@ -77,6 +81,29 @@ class GroupRow:
         return self.score_sum[metric] / self.scored[metric] if self.scored[metric] else None
 
 
+class FusedRecords:
+    """The run's fused records, read again from fused.jsonl on every iteration (memory stays flat).
+
+    Lines that are not fused records are skipped here; :func:`load_run` counts them once.
+    """
+
+    def __init__(self, path: Path | None = None, count: int = 0) -> None:
+        self.path = path
+        self.count = count
+
+    def __iter__(self) -> Iterator[FusedResult]:
+        if self.path is None or not self.count:
+            return
+        for _, rec in read_fused(self.path, quarantine=_Counting(Path("/dev/null"))):
+            yield rec
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class RunData:
     run: RunDir
@@ -93,8 +120,8 @@ class RunData:
     generation_unrecorded: int = 0
     """Responses without an error that record no generation settings."""
     judges: list[JudgeStats] = field(default_factory=list)
-    fused: list[FusedResult] = field(default_factory=list)
-    """fused records without prompt, response and images (reports keep only the few disputed texts)"""
+    fused: FusedRecords = field(default_factory=FusedRecords)
+    """the fused records, streamed again from the file for each table"""
     metric_judges: dict[Metric, list[str]] = field(default_factory=dict)
     """the judges whose votes each fused metric has (the judges behind every rate)"""
     groups: dict[tuple[str, ...], GroupRow] = field(default_factory=dict)
@@ -104,6 +131,10 @@ class RunData:
     bad_lines: int = 0
     validity: Validity = field(default_factory=Validity)
     """the judge cards ``lam3 fuse`` saved beside fused.jsonl, checked against the judges it fused"""
+    cells: CellResponses = field(default_factory=CellResponses)
+    """a few responses per (model, attack, category) cell, the most disputed first"""
+    reliability: Reliability = field(default_factory=Reliability)
+    """each judge's probabilities against the human labels carried in fused.jsonl, as bin counts"""
 
     @property
     def name(self) -> str:
@@ -221,23 +252,6 @@ def _group_key(rec: FusedResult) -> tuple[str, ...]:
     return tuple(str(v if (v := getattr(rec, f, None)) is not None else "—") for f in GROUP_FIELDS)
 
 
-def _snippet(text: Any) -> str:
-    text = "" if text is None else str(text)
-    return text if len(text) <= SNIPPET else text[:SNIPPET] + " …"
-
-
-def _dispute(rec: FusedResult) -> float:
-    """0 = judges agree, 0.5 = an even split (the most disputed), over every fused metric."""
-    best = 0.0
-    for m in METRICS:
-        result = getattr(rec, m)
-        votes = [v for v in result.votes.values() if v is not None]
-        if votes and result.disagreement:
-            yes = sum(votes)
-            best = max(best, min(yes, len(votes) - yes) / len(votes))
-    return best
-
-
 class _Counting(Quarantine):
     """A quarantine that only counts (reports must not write next to the run's files)."""
 
@@ -247,10 +261,13 @@ class _Counting(Quarantine):
             self.on_bad(bad)
 
 
-def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
-    """Stream the run's response, scored and fused files into a :class:`RunData`."""
+def load_run(path: str | Path, *, top_disputed: int = 15, per_cell: int = 3) -> RunData:
+    """Stream the run's response, scored and fused files into a :class:`RunData`.
+
+    ``per_cell``: responses kept per (model, attack, category) cell for the report (0: none).
+    """
     run = RunDir.open(path)
-    data = RunData(run=run, manifest=run.manifest())
+    data = RunData(run=run, manifest=run.manifest(), cells=CellResponses(per_cell))
     skipped = _Counting(Path("/dev/null"))
     if run.responses.is_file():
         for lineno, rec in iter_jsonl(run.responses, quarantine=skipped):
@@ -290,8 +307,10 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
         data.judges.extend(stats.values())
     heap: list[tuple[float, int, dict[str, Any]]] = []
     votes: dict[Metric, dict[str, int]] = {m: {} for m in METRICS}
+    fused_count = 0
     if run.fused.is_file():
-        for i, (_, rec) in enumerate(read_fused(run.fused, quarantine=skipped)):
+        for i, (lineno, rec) in enumerate(read_fused(run.fused, quarantine=skipped)):
+            fused_count += 1
             key = _group_key(rec)
             row = data.groups.setdefault(key, GroupRow(key))
             row.n += 1
@@ -306,23 +325,23 @@ def load_run(path: str | Path, *, top_disputed: int = 15) -> RunData:
                 if res.score is not None:
                     row.score_sum[m] += res.score
                     row.scored[m] += 1
-            dispute = _dispute(rec)
+            dispute = dispute_of(rec)
             row.disputed += dispute > 0
             if dispute > 0:
                 item = {k: getattr(rec, k, None) for k in ("id", "model_id", "attack", "category")}
-                item.update(prompt=_snippet(getattr(rec, "prompt", None)),
-                            response=_snippet(getattr(rec, "response", None)), dispute=dispute,
+                item.update(prompt=excerpt(getattr(rec, "prompt", None)),
+                            response=excerpt(getattr(rec, "response", None)), dispute=dispute,
                             **{m: getattr(rec, m) for m in METRICS})
                 entry = (dispute, -i, item)
                 if len(heap) < top_disputed:
                     heapq.heappush(heap, entry)
                 else:
                     heapq.heappushpop(heap, entry)
-            for text in ("prompt", "response", "images"):  # carried for the disputed list only
-                (rec.model_extra or {}).pop(text, None)
-            data.fused.append(rec)
+            data.cells.add(key, rec, lineno, dispute)
+            data.reliability.add(rec)
     data.metric_judges = {m: sorted(v) for m, v in votes.items() if v}
     if run.fused.is_file():
+        data.fused = FusedRecords(run.fused, fused_count)
         data.validity = validity_of(run.fused)
     for st in data.judges:
         st.flagged = votes.get(st.metric, {}).get(st.key)  # type: ignore[call-overload]
@@ -374,8 +393,62 @@ def fused_over_refusal(data: RunData, group_by: tuple[str, ...] = ("model_id", "
 
 def fused_paired(data: RunData, baseline: str = "clean") -> list[dict[str, Any]]:
     """Adversarial − clean: ASR(attack) − ASR(baseline) per model on the samples judged under both, each attack."""
-    attacks = sorted({str(a) for rec in data.fused if (a := getattr(rec, "attack", None)) not in (None, baseline)})
+    attacks = sorted({a for _, a, _ in data.groups if a not in ("—", baseline)})
     return [row.flat() for attack in attacks for row in paired_table(data.fused, attack, baseline, ("model_id",))]
+
+
+def paired_missing_reason(data: RunData, baseline: str = "clean") -> str:
+    """Why :func:`fused_paired` has no row, in one line."""
+    if not data.fused:
+        return NO_FUSED
+    attacks = {a for _, a, _ in data.groups}
+    if baseline not in attacks:
+        return f"no {baseline} responses in this run: nothing to pair the attacks with"
+    if not attacks - {baseline, "—"}:
+        return f"only {baseline} responses in this run: no attack to compare"
+    return (f"no sample (sample_id) was judged both under {baseline} and under an attack; pairs need the same "
+            "samples answered under both (one run generated with and without the attack)")
+
+
+CELL_FIELDS = ("model_id", "category", "attack")
+"""The grouping of the per-cell ASR (the report's forest plot)."""
+
+
+def fused_cells(data: RunData) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """Per-response ASR rows per model × category × attack: (rows, headline, why none).
+
+    The rows are judge-based jailbreak success (``headline`` True); a run without that metric
+    gets the older definitions instead (``headline`` False), which the report labels as such.
+    Each row carries its judges, card notes and corrected rates as :func:`fused_asr` gives them.
+    """
+    rows, note = fused_asr(data, CELL_FIELDS)
+    per_response = [r for r in rows if r["per"] == "response"]
+    headline = [r for r in per_response if r["headline"]]
+    if not per_response:
+        return [], False, note or "no ASR rows (only benign prompts, or no verdicts)"
+    return headline or per_response, bool(headline), None
+
+
+def card_entries(data: RunData) -> list[dict[str, Any]]:
+    """Every judge-card entry checked against this run: what it measured, on which set, and whether it applies."""
+    out = []
+    for m in data.validity.matches:
+        f = m.figures
+        ds = m.card.dataset
+        out.append({"source": m.source, "kind": m.kind, "key": m.key, "metric": m.metric,
+                    "judge": m.judge_entry.judge if m.judge_entry is not None else "fused",
+                    "applies": m.applies, "reasons": list(m.reasons),
+                    "dataset": {"name": ds.name, "format": ds.format, "records": ds.records,
+                                "sha256": ds.sha256, "files": len(ds.files)},
+                    "card_n": m.card.n, "created": m.card.created, "commit": m.card.commit,
+                    "n": f.n, "not_judged": f.not_judged, "positives": f.positives, "negatives": f.negatives,
+                    "figures": {name: getattr(f, name).model_dump(mode="json")
+                                for name in CARD_FIGURES}})
+    return out
+
+
+CARD_FIGURES = ("accuracy", "sensitivity", "specificity", "kappa")
+"""The validity figures of a card the report draws, each with its interval."""
 
 
 def kappa_matrices(agreement: AgreementSummary | None) -> list[tuple[str, list[str], list[list[float | None]]]]:
