@@ -61,8 +61,12 @@ def _git(*args: str, cwd: Path) -> str | None:
 
 
 def git_info(cwd: str | Path | None = None) -> dict[str, Any]:
-    """Branch, commit and dirty flag of the checkout LAM3 runs from (None outside git)."""
-    cwd = Path(cwd) if cwd else Path(__file__).resolve().parent
+    """Branch, commit and dirty flag of the checkout LAM3 runs from (None outside git). LAM3 installed into
+    another project's repository (a venv inside it) has no commit of its own: its files are not tracked there."""
+    here = Path(__file__).resolve()
+    if cwd is None and _git("ls-files", "--error-unmatch", here.name, cwd=here.parent) is None:
+        return {"branch": None, "commit": None, "dirty": None}
+    cwd = Path(cwd) if cwd else here.parent
     commit = _git("rev-parse", "HEAD", cwd=cwd)
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
     return {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 import lam3.cli  # noqa: F401  (attaches the commands to the app)
@@ -20,8 +24,10 @@ def test_every_builtin_judge_is_registered_from_its_own_module():
     assert modules["detoxify"] == "lam3.judges.detoxify" and modules["openai_moderation"] == "lam3.judges.openai_moderation"
 
 
-def test_lam3_judges_lists_them_all():
-    result = CliRunner().invoke(app, ["judges"], env={"COLUMNS": "250"})
+def test_lam3_judges_lists_them_all(tmp_path: Path):
+    result = CliRunner().invoke(app, ["judges", "--json", str(tmp_path / "judges.json")], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    names = {line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│")}
+    names = {j["name"] for j in json.loads((tmp_path / "judges.json").read_text())["judges"]}
     assert BUILTIN <= names
+    # printed as a table row or as a "- name: X" block, whichever fits
+    assert all(re.search(rf"^(- name: )?{name}(\s|$)", result.output, re.M) for name in BUILTIN)

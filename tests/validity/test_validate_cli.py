@@ -10,6 +10,7 @@ from evalset_files import JBB_HEADER, REFUSE, jbb_rows, write_csv, xstest_file
 from typer.testing import CliRunner
 
 from lam3.cli import app
+from lam3.cli.summaries import ValidateJson
 from lam3.pipeline.cards import read_card
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +62,17 @@ def test_refusal_sets_measure_the_refusal_judge_and_the_raters(tmp_path: Path) -
     assert (raters.raters, raters.n) == (2, 4) and raters.unanimous.estimate == 0.75
     assert "raters (Refusal): 2 per item on 4 items" in out
 
+
+
+def test_json_summary_validates_against_its_model_and_holds_the_card(tmp_path: Path) -> None:
+    source = xstest_file(tmp_path / "xstest_v2_completions_placeholder.csv")
+    code, out = validate("--set", f"xstest_completions:{source}", "--score", OFFLINE, "--ensemble", ENSEMBLE,
+                         "--out", tmp_path / "v", "--n-resamples", 200, "--json", tmp_path / "validate.json")
+    assert code == 0, out
+    summary = ValidateJson.model_validate_json((tmp_path / "validate.json").read_text())
+    assert (summary.command, summary.imported, summary.quarantined) == ("validate", 4, 0)
+    assert summary.card_path == str(tmp_path / "v" / "card.json") and Path(summary.fused).is_file()
+    assert summary.card == read_card(tmp_path / "v" / "card.json")
 
 def test_an_ensemble_with_human_reviews_is_refused(tmp_path: Path) -> None:
     ensemble = tmp_path / "ensemble.yaml"

@@ -16,6 +16,7 @@ from lam3.cli.app import app, err_console
 
 COMMAND_MODULES: tuple[str, ...] = (
     "lam3.cli.score",
+    "lam3.cli.judges",
     "lam3.cli.demo",
     "lam3.cli.generate",
     "lam3.cli.fuse",
@@ -42,8 +43,7 @@ def rerun_command(argv: list[str] | None = None) -> str:
 
 
 def main() -> None:
-    from rich.markup import escape
-
+    from lam3.cli.output import styled
     from lam3.errors import StorageError, UserError, is_storage_error, storage_error
 
     try:
@@ -55,11 +55,11 @@ def main() -> None:
             raise storage_error(exc) from exc
     except UserError as exc:
         line = f"{exc}: {rerun_command()}" if isinstance(exc, StorageError) else str(exc)
-        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        err_console.print(styled("error:", "bold red", f" {line}"))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: outputs written so far are complete; "
-                          "rerun the same command to finish.")
+        err_console.print(styled("interrupted", "yellow", ": outputs written so far are complete; "
+                                 "rerun the same command to finish."))
         sys.exit(130)
 
 

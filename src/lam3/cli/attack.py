@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from lam3.cli.app import app, console
+from lam3.cli.output import show_table
 from lam3.cli.progress import progress_bar
 
 
@@ -34,17 +34,15 @@ def attack(
     cfg = load_attack_config(config, output_dir=out, steps=steps, seed=seed)
     with progress_bar(f"attack {cfg.name}", total=cfg.pgd.steps * cfg.pgd.restarts) as update:
         summary = run_attack(cfg, progress=update, allow_image_roots=allow_image_root)
-    table = Table(title=f"lam3 attack {summary.name} → {summary.output_dir}")
-    for col in ("", "target loss", *(k for k in summary.adversarial if k != "target_loss")):
-        table.add_column(col)
-    for label, values in (("clean", summary.clean), ("adversarial", summary.adversarial)):
-        table.add_row(label, *(_fmt(values.get(k)) for k in ["target_loss", *(k for k in summary.adversarial
-                                                                             if k != "target_loss")]))
-    console.print(table)
+    keys = ["target_loss", *(k for k in summary.adversarial if k != "target_loss")]
+    show_table(f"lam3 attack {summary.name} → {summary.output_dir}",
+               ("image", "target loss", *keys[1:]),
+               ((label, *(_fmt(values.get(k)) for k in keys))
+                for label, values in (("clean", summary.clean), ("adversarial", summary.adversarial))))
     status = "already finished (nothing redone)" if summary.already_done else \
         f"{summary.steps_run} steps in {summary.seconds:.1f} s" + \
         (f" (resumed at step {summary.resumed_at})" if summary.resumed_at else "")
     console.print(f"{status}; best restart {summary.best_restart}; L∞ = {summary.linf_255}/255; "
                   f"image: {summary.adversarial_png}")
     console.print(f"next: lam3 generate --config <generation config> --bench <bench> --out <response.jsonl> "
-                  f"--attack-image {summary.adversarial_png} --attack-name {summary.name}", highlight=False)
+                  f"--attack-image {summary.adversarial_png} --attack-name {summary.name}")

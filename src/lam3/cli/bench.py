@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from lam3.cli.app import app, console, err_console
+from lam3.cli.app import app, err_console
+from lam3.cli.output import show_table, styled
 from lam3.cli.progress import progress_bar, report_bad_line
 
 bench_app = typer.Typer(help="Public benchmarks, from files you downloaded, as LAM3 samples.", no_args_is_help=True)
@@ -29,17 +29,13 @@ def import_(
     with progress_bar(f"importing {fmt}") as update:
         s = import_benchmark(fmt, source, out, images=images, limit=limit, overwrite=overwrite, progress=update,
                              on_bad=report_bad_line)
-    table = Table(title=f"lam3 bench import {fmt} → {s.output}")
-    for col in ("imported", "skipped (done)", "quarantined", "images", "categories", "approximate", "s"):
-        table.add_column(col, overflow="fold")
-    table.add_row(str(s.imported), str(s.skipped), str(s.quarantined),
-                  ", ".join(f"{k}:{v}" for k, v in s.images.items()) or "0",
-                  ", ".join(f"{k}:{v}" for k, v in sorted(s.categories.items())), str(s.approximate),
-                  f"{s.seconds:.1f}")
-    console.print(table)
+    show_table(f"lam3 bench import {fmt} → {s.output}",
+               ("imported", "skipped (already done)", "quarantined", "images", "categories", "approximate", "seconds"),
+               [(s.imported, s.skipped, s.quarantined, ", ".join(f"{k}: {v}" for k, v in s.images.items()) or 0,
+                 ", ".join(f"{k}: {v}" for k, v in sorted(s.categories.items())), s.approximate, f"{s.seconds:.1f}")])
     if s.quarantined:
-        err_console.print(f"[yellow]{s.quarantined} rows could not be imported[/]: see "
-                          f"{s.output.with_name('samples.quarantine.jsonl')}")
+        err_console.print(styled(f"{s.quarantined} rows could not be imported", "yellow",
+                                 f": see {s.output.with_name('samples.quarantine.jsonl')}"))
 
 
 @bench_app.command("formats")
@@ -47,11 +43,6 @@ def formats() -> None:
     """List the benchmark formats, what to download for each, and their category tables."""
     from lam3.bench.importers import FORMATS, get_importer
 
-    table = Table(title="lam3 bench import FORMAT")
-    for col in ("format", "benchmark", "download", "images", "category table"):
-        table.add_column(col, overflow="fold")
-    for name in FORMATS:
-        cls = get_importer(name)
-        table.add_row(name, cls.title, cls.download, "yes" if cls.has_images else "no",
-                      f"lam3/bench/importers/taxonomy/{name}.yaml")
-    console.print(table)
+    show_table("lam3 bench import FORMAT", ("format", "benchmark", "download", "images", "category table"),
+               ((name, cls.title, cls.download, "yes" if cls.has_images else "no",
+                 f"lam3/bench/importers/taxonomy/{name}.yaml") for name, cls in ((n, get_importer(n)) for n in FORMATS)))

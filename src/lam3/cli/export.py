@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, console, err_console
+from lam3.cli.output import styled
 
 
 @app.command()
@@ -60,4 +61,4 @@ def export(
         summary = export_harmbench(the_run, out, results=fmt == "harmbench-results", success=verdict)
     console.print(f"lam3 export {fmt} → {summary.output}: {summary.written} responses")
     for warning in summary.warnings:
-        err_console.print(f"[yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
+        err_console.print(styled("warning", "yellow", f": {warning}"))

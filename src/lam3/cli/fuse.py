@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from lam3.cli.app import app, console, err_console
+from lam3.cli.output import show_table, styled, write_summary
 from lam3.cli.progress import progress_bar, report_bad_line
 
 if TYPE_CHECKING:
-    from lam3.fusion.asr import AsrRow
+    from lam3.fusion.asr import AsrRow, PairedRow
     from lam3.records import FusedResult
 
 review_app = typer.Typer(help="Human review of disputed responses: export a CSV to fill in, import the labels.",
@@ -38,32 +37,33 @@ def fuse(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again when OUT was made with other settings."),
     judge_card: list[Path] = typer.Option(None, "--judge-card", help="A card from 'lam3 validate' (repeat; with the "
                                                                      "config's judge_cards:), saved beside OUT."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the summary as JSON (docs/cli.md)."),
 ) -> None:
     """Fuse several judges into the metrics (Social Toxicity, Policy Risk, Refusal, Jailbreak Success). Rerun to resume."""
+    from lam3.cli.summaries import FuseJson
     from lam3.pipeline.fuse import fuse_files
 
     with progress_bar(f"fusing {len(inputs)} file(s)") as update:
         s = fuse_files(inputs, config, out, reviews=reviews, calibration=calibration, review_queue=review_queue,
                        overwrite=overwrite, progress=update, on_bad=report_bad_line, judge_cards=judge_card or [])
-    table = Table(title=f"lam3 fuse → {out}  (join: {s.join.mode})")
-    for col in ("metric", "flagged", "no usable judge", "disagreements", "resolutions"):
-        table.add_column(col, overflow="fold")
-    for metric in s.stats.get("metrics", []):
-        table.add_row(metric, str(s.flagged[metric]), str(s.no_judge[metric]), str(s.disagreements[metric]),
-                      ", ".join(f"{k}:{v}" for k, v in sorted(s.resolutions.get(metric, {}).items())))
-    console.print(table)
+    result = FuseJson.of(s)
+    show_table(f"lam3 fuse → {out} (join: {result.join.mode})",
+               ("metric", "flagged", "no usable judge", "disagreements", "resolutions"),
+               ((m.metric, m.flagged, m.no_usable_judge, m.disagreements,
+                 ", ".join(f"{k}: {v}" for k, v in m.resolutions.items())) for m in result.metrics))
     console.print(f"fused {s.fused}, skipped (already done) {s.skipped}, quarantined {s.quarantined}, "
                   f"queued for review {s.queued}, reviews applied {s.reviews_applied} in {s.seconds:.1f}s")
     if s.queued or (s.review_queue and s.review_queue.exists() and s.review_queue.stat().st_size):
         console.print(f"review queue: {s.review_queue}" + (f"; fill in {s.review_csv}" if s.review_csv else ""))
-    for warning in s.warnings:
-        err_console.print(f"[yellow]warning[/]: {warning}", highlight=False, soft_wrap=True)
-    for match in s.cards.matches:
-        note = match.note()
-        style = "[green]card applies[/]" if note.applies else "[yellow]card does not apply[/]"
-        console.print(f"{style} ({note.metric}): {escape(note.text())}", highlight=False, soft_wrap=True)
+    for warning in result.warnings:
+        err_console.print(styled("warning", "yellow", f": {warning}"))
+    for note in result.judge_cards:
+        label = ("card applies", "green") if note.applies else ("card does not apply", "yellow")
+        console.print(styled(*label, f" ({note.metric}): {note.text()}"))
     if s.cards_file:
         console.print(f"judge cards saved beside the output: {s.cards_file} (lam3 asr and the reports read them)")
+    if json_out:
+        write_summary(json_out, result)
 
 
 @app.command()
@@ -86,18 +86,14 @@ def calibrate(
     with progress_bar("calibrating") as update:
         result = calibrate_files(inputs, config, out, method=method, criterion=criterion,  # type: ignore[arg-type]
                                  min_labels=min_labels, seed=seed, progress=update)
-    table = Table(title=f"lam3 calibrate ({method}) → {out}")
-    for col in ("judge", "metric", "n", "positives", "ECE before", "ECE after", "ECE after (cross-fitted)",
-                "threshold"):
-        table.add_column(col)
-    for judge, per_metric in result.judges.items():
-        for metric, e in per_metric.items():
-            table.add_row(judge, metric, str(e.n), str(e.positives), _fmt(e.ece_before), _fmt(e.ece_after),
-                          _fmt(e.ece_after_cv), _fmt(e.threshold))
-    console.print(table)
+    show_table(f"lam3 calibrate ({method}) → {out}",
+               ("judge", "metric", "n", "positives", "ECE before", "ECE after", "ECE after (cross-fitted)",
+                "threshold"),
+               ((judge, metric, e.n, e.positives, _fmt(e.ece_before), _fmt(e.ece_after), _fmt(e.ece_after_cv),
+                 _fmt(e.threshold)) for judge, per_metric in result.judges.items() for metric, e in per_metric.items()))
     for judge, per_metric in result.skipped.items():
         for metric, why in per_metric.items():
-            err_console.print(f"[yellow]not fitted[/]: {judge} / {metric}: {why}", highlight=False)
+            err_console.print(styled("not fitted", "yellow", f": {judge} / {metric}: {why}"))
 
 
 def _fused_records(path: Path) -> Iterator[FusedResult]:
@@ -109,37 +105,31 @@ def _fused_records(path: Path) -> Iterator[FusedResult]:
 @app.command()
 def agreement(
     fused: Path = typer.Argument(..., help="fused.jsonl from 'lam3 fuse'."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the full summary (incl. per category) as JSON."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the full summary (incl. per category) as JSON "
+                                                       "(docs/cli.md)."),
 ) -> None:
     """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels, from the fused votes."""
-    from lam3.store import write_json
+    from lam3.cli.summaries import AgreementJson
     from lam3.fusion.agreement import agreement_summary
 
-    summary = agreement_summary(_fused_records(fused))
+    summary = AgreementJson.of(agreement_summary(_fused_records(fused)))
     for metric, s in summary.metrics.items():
         fk = s.fleiss_kappa
         title = (f"{metric}: n={s.n}, disagreement rate {_fmt(s.disagreement_rate)}, "
                  f"Fleiss κ {_fmt(fk.kappa) if fk else '–'}")
-        table = Table(title=title)
-        for col in ("judges", "n", "agreement", "Cohen κ"):
-            table.add_column(col)
-        for row in s.cohen_kappa.values():
-            table.add_row(f"{row.a} ~ {row.b}", str(row.n), _fmt(row.agreement), _fmt(row.kappa))
         if s.cohen_kappa:
-            console.print(table)
+            show_table(title, ("judges", "n", "agreement", "Cohen κ"),
+                       ((f"{row.a} ~ {row.b}", row.n, _fmt(row.agreement), _fmt(row.kappa))
+                        for row in s.cohen_kappa.values()))
         else:
             console.print(f"{title} (one judge: no pairwise agreement)")
         if s.vs_human:
-            human = Table(title=f"{metric} vs human labels")
-            for col in ("verdict", "n", "tp", "fp", "fn", "tn", "precision", "recall", "F1", "κ"):
-                human.add_column(col)
-            for who, c in s.vs_human.items():
-                human.add_row(who, *(str(v) for v in (c.n, c.tp, c.fp, c.fn, c.tn)),
-                              *(_fmt(v) for v in (c.precision, c.recall, c.f1, c.kappa)))
-            console.print(human)
+            show_table(f"{metric} vs human labels",
+                       ("verdict", "n", "tp", "fp", "fn", "tn", "precision", "recall", "F1", "κ"),
+                       ((who, c.n, c.tp, c.fp, c.fn, c.tn, *(_fmt(v) for v in (c.precision, c.recall, c.f1, c.kappa)))
+                        for who, c in s.vs_human.items()))
     if json_out:
-        write_json(json_out, summary.model_dump(mode="json"))
-        console.print(f"written {json_out}")
+        write_summary(json_out, summary)
 
 
 def _pct(x: float | None) -> str:
@@ -150,19 +140,19 @@ def _ci(low: float | None, high: float | None) -> str:
     return f"[{_pct(low)}, {_pct(high)}]"
 
 
-def _asr_table(title: str, rows: list[AsrRow], group_by: list[str]) -> Table:
+def _show_rates(title: str, rows: list[AsrRow], group_by: list[str]) -> None:
     from lam3.fusion.asr import PER_TITLES
 
-    table = Table(title=title, title_justify="left")
-    for col in (*group_by, "definition", "per", "n", "rate", "95 % CI", "interval", "unjudged", "corrected (Rogan–Gladen)"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        per = PER_TITLES[r.per] + (f" (k={r.k_min}" + (f"–{r.k_max}" if r.k_max != r.k_min else "") + ")"
-                                   if r.k_min is not None else "")
-        table.add_row(*(str(r.group[g]) for g in group_by), r.definition, per, str(r.n), _pct(r.rate),
-                      _ci(r.interval.low, r.interval.high), f"{r.interval.method} ({r.interval.n} units)",
-                      str(r.unjudged), "; ".join(c.text() for c in r.corrected) or "–")
-    return table
+    def per(r: AsrRow) -> str:
+        if r.k_min is None:
+            return PER_TITLES[r.per]
+        return PER_TITLES[r.per] + f" (k={r.k_min}" + (f"–{r.k_max}" if r.k_max != r.k_min else "") + ")"
+
+    show_table(title, (*group_by, "definition", "per", "n", "rate", "95 % CI", "interval", "unjudged",
+                       "corrected (Rogan–Gladen)"),
+               ((*(r.group[g] for g in group_by), r.definition, per(r), r.n, _pct(r.rate),
+                 _ci(r.interval.low, r.interval.high), f"{r.interval.method} ({r.interval.n} units)", r.unjudged,
+                 "; ".join(c.text() for c in r.corrected) or "–") for r in rows))
 
 
 def _print_judges(rows: list[AsrRow]) -> None:
@@ -171,11 +161,9 @@ def _print_judges(rows: list[AsrRow]) -> None:
     for r in rows:
         seen.setdefault(r.definition, r)
     for name, r in seen.items():
-        console.print(f"[bold]{name}[/] from the fused {r.metric} verdict of: {', '.join(r.judges) or '–'}",
-                      highlight=False, soft_wrap=True)
+        console.print(styled(name, "bold", f" from the fused {r.metric} verdict of: {', '.join(r.judges) or '–'}"))
         for note in r.validity:
-            style = "" if note.applies else "[yellow]"
-            console.print(f"  {style}{escape(note.text())}", highlight=False, soft_wrap=True)
+            console.print(f"  {note.text()}", style="" if note.applies else "yellow")
 
 
 @app.command()
@@ -193,14 +181,15 @@ def asr(
                                                       "under both (e.g. figstep,clean), with paired intervals."),
     n_resamples: int = typer.Option(2000, "--n-resamples", help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed"),
-    json_out: Path = typer.Option(None, "--json", help="Also write every row (asr, over_refusal, paired, cards) as JSON."),
+    json_out: Path = typer.Option(None, "--json", help="Also write every row (asr, over_refusal, paired, cards) as "
+                                                       "JSON (docs/cli.md)."),
 ) -> None:
     """Attack success rate: judge-based jailbreak success first (per response, per behaviour, ASR@k), the
     older definitions apart, over-refusal on benign prompts, with 95 % intervals and judge cards."""
+    from lam3.cli.summaries import AsrJson
     from lam3.fusion.asr import asr_table, over_refusal_table, paired_table
     from lam3.fusion.cards import annotate
     from lam3.pipeline.cards import validity_of
-    from lam3.store import write_json
 
     if interval not in ("exact", "wilson"):
         raise typer.BadParameter("exact or wilson", param_hint="--interval")
@@ -222,40 +211,41 @@ def asr(
     older = [r for r in rows if not r.headline and r.per == "response"]
     where = ", ".join(group_by) or "overall"
     if headline:
-        console.print(_asr_table(f"Headline ASR: judge-based jailbreak success by {where} ({fused})", headline,
-                                 group_by))
+        _show_rates(f"Headline ASR: judge-based jailbreak success by {where} ({fused})", headline, group_by)
     else:
-        console.print("[yellow]no jailbreak_success verdicts[/]: the headline ASR needs a success judge "
-                      "(configs/success_*.yaml, or not_refused offline) fused into jailbreak_success; the older "
-                      "definitions below do not measure whether the response did what the attacker asked",
-                      highlight=False, soft_wrap=True)
+        console.print(styled("no jailbreak_success verdicts", "yellow",
+                             ": the headline ASR needs a success judge (configs/success_*.yaml, or not_refused "
+                             "offline) fused into jailbreak_success; the older definitions below do not measure "
+                             "whether the response did what the attacker asked"))
     if older:
-        console.print(_asr_table(f"Older definitions (reported apart; per response, --json has all rows) by {where}",
-                                 older, group_by))
+        _show_rates(f"Older definitions (reported apart; per response, --json has all rows) by {where}", older,
+                    group_by)
     if over:
-        console.print(_asr_table(f"Over-refusal: refusal rate on benign prompts by {', '.join(refusal_by) or 'overall'}",
-                                 over, refusal_by))
+        _show_rates(f"Over-refusal: refusal rate on benign prompts by {', '.join(refusal_by) or 'overall'}", over,
+                    refusal_by)
     _print_judges(headline + older + over)
     if pair:
-        table = Table(title=f"Paired: ASR({pair[0]}) − ASR({pair[1]}) on the same samples", title_justify="left")
-        gb = [g for g in group_by if g != "attack"]
-        for col in (*gb, "definition", "pairs", "unpaired", pair[0], pair[1], "difference", "95 % CI", "interval",
-                    "McNemar p"):
-            table.add_column(col, overflow="fold")
-        for p in pairs:
-            d = p.difference
-            table.add_row(*(str(p.group[g]) for g in gb), p.definition, str(p.pairs), str(p.unpaired), _pct(p.rate_a),
-                          _pct(p.rate_b), _pct(d.estimate), _ci(d.low, d.high), d.method,
-                          "–" if d.p_value is None else f"{d.p_value:.3g}")
-        console.print(table if pairs else f"[yellow]no sample was judged under both {pair[0]} and {pair[1]}[/]")
+        _show_paired(pair, pairs, [g for g in group_by if g != "attack"])
     if any(r.unjudged for r in rows + over):
         console.print("unjudged: responses whose metric has no verdict (judges errored, unparseable or missing), "
                       "left out of n and never counted as failures; HarmBench counts them as failures "
-                      "(rate_unjudged_as_failure in --json)", style="dim", highlight=False)
+                      "(rate_unjudged_as_failure in --json)", style="dim")
     if json_out:
-        write_json(json_out, {"asr": [r.flat() for r in rows], "over_refusal": [r.flat() for r in over],
-                              "paired": [p.flat() for p in pairs], "cards": validity.summary()})
-        console.print(f"written {json_out}")
+        write_summary(json_out, AsrJson(fused=str(fused), group_by=group_by, asr=[r.flat() for r in rows],
+                                        over_refusal=[r.flat() for r in over], paired=[p.flat() for p in pairs],
+                                        cards=validity.summary()))
+
+
+def _show_paired(pair: list[str], pairs: list[PairedRow], group_by: list[str]) -> None:
+    if not pairs:
+        console.print(f"no sample was judged under both {pair[0]} and {pair[1]}", style="yellow")
+        return
+    show_table(f"Paired: ASR({pair[0]}) − ASR({pair[1]}) on the same samples",
+               (*group_by, "definition", "pairs", "unpaired", pair[0], pair[1], "difference", "95 % CI", "interval",
+                "McNemar p"),
+               ((*(p.group[g] for g in group_by), p.definition, p.pairs, p.unpaired, _pct(p.rate_a), _pct(p.rate_b),
+                 _pct(p.difference.estimate), _ci(p.difference.low, p.difference.high), p.difference.method,
+                 "–" if p.difference.p_value is None else f"{p.difference.p_value:.3g}") for p in pairs))
 
 
 @review_app.command("export")

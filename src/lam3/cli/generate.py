@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from lam3.cli.app import app, console, err_console
+from lam3.cli.app import app, err_console
+from lam3.cli.output import show_table, styled
 from lam3.cli.progress import progress_bar, report_bad_line
 
 
@@ -33,17 +33,12 @@ def generate(
         summary = generate_file(config, bench, out, limit=limit, batch_size=batch_size, attack_image=attack_image,
                                 attack_name=attack_name, retry_errors=retry_errors, progress=update,
                                 on_bad=report_bad_line, allow_image_roots=allow_image_root)
-    table = Table(title=f"lam3 generate → {out}", show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("")
-    for label, value in (("generated", summary.generated), ("skipped (already done)", summary.skipped),
-                         ("errors", summary.errors), ("quarantined input lines", summary.quarantined),
-                         ("retried errors", summary.retried), ("batch size (final)", summary.batch_size),
-                         ("out-of-memory halvings", summary.oom_halvings), ("new tokens", summary.new_tokens),
-                         ("seconds", f"{summary.seconds:.1f}")):
-        table.add_row(label, str(value))
-    console.print(table)
+    show_table(f"lam3 generate → {out}",
+               ("generated", "skipped (already done)", "errors", "quarantined input lines", "retried errors",
+                "batch size (final)", "out-of-memory halvings", "new tokens", "seconds"),
+               [(summary.generated, summary.skipped, summary.errors, summary.quarantined, summary.retried,
+                 summary.batch_size, summary.oom_halvings, summary.new_tokens, f"{summary.seconds:.1f}")])
     for example in summary.error_examples:
-        err_console.print(f"[yellow]error[/] {example}", highlight=False, soft_wrap=True)
+        err_console.print(styled("error", "yellow", f" {example}"))
     if summary.errors:
-        err_console.print("[yellow]some samples failed[/]: fix the cause and rerun with --retry-errors.")
+        err_console.print(styled("some samples failed", "yellow", ": fix the cause and rerun with --retry-errors."))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, console, err_console
+from lam3.cli.output import styled
 
 report_app = typer.Typer(help="Reports filled from run manifests: the daily log (Markdown) and the HTML report.",
                          no_args_is_help=True)
@@ -48,4 +49,4 @@ def html(
     result = write_html_report(runs, out, responses_per_cell=responses_per_cell)
     console.print(f"HTML report → {result.path} ({result.plots} plots)")
     for note in result.notes:
-        err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True, highlight=False)
+        err_console.print(styled("note", "yellow", f": {note}"))

@@ -1,13 +1,13 @@
-"""``lam3 score`` and ``lam3 judges``."""
+"""``lam3 score``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from lam3.cli.app import app, console, err_console
+from lam3.cli.app import app, err_console
+from lam3.cli.output import show_table, styled, write_summary
 from lam3.cli.progress import progress_bar, report_bad_line
 
 
@@ -17,6 +17,7 @@ def score(
                                                 "Inspect AI log (.eval/.json) or HarmBench completions (.json)."),
     config: Path = typer.Option(..., "--config", "-c", help="YAML naming the judges, e.g. configs/offline.yaml."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input record + judgements)."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the summary as JSON (docs/cli.md)."),
     text_field: str = typer.Option(None, "--text-field", help="Field holding the text to judge (overrides config)."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo records whose judgement errored."),
     limit: int = typer.Option(None, "--limit", help="Score at most this many new records."),
@@ -33,41 +34,19 @@ def score(
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
                              engine=engine, progress=update, on_bad=report_bad_line,
                              allow_image_roots=allow_image_root)
-    table = Table(title=f"lam3 score → {out}", show_header=True)
-    for col in ("scored", "skipped (done)", "quarantined", "retried", "errors", "s"):
-        table.add_column(col)
-    table.add_row(str(summary.scored), str(summary.skipped), str(summary.quarantined), str(summary.retried),
-                  ", ".join(f"{k}:{v}" for k, v in summary.errors.items()) or "0", f"{summary.seconds:.1f}")
-    console.print(table)
+    from lam3.cli.summaries import ScoreJson
+
+    result = ScoreJson.of(summary)
+    show_table(f"lam3 score → {out}", ("scored", "skipped (already done)", "quarantined", "retried errors", "errors",
+                                       "seconds"),
+               [(result.scored, result.skipped_already_done, result.quarantined, result.retried_errors,
+                 ", ".join(f"{k}: {v}" for k, v in result.errors.items()) or 0, f"{result.seconds:.1f}")])
     if summary.engine.get("unused"):
-        err_console.print(f"[yellow]engine {summary.engine['engine']}[/]: {', '.join(summary.engine['unused'])} "
-                          "only apply to --engine ray (not used by this run)")
-    if summary.errors:
-        err_console.print("[yellow]some records have judge errors[/]: rerun with --retry-errors to redo only those.")
-
-
-@app.command()
-def judges() -> None:
-    """List the registered judges: metric, labels, and whether they work offline here."""
-    from lam3.judges.registry import all_judges
-
-    table = Table(title="LAM3 judges")
-    table.add_column("name", no_wrap=True)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("labels (default config)", ratio=2)
-    table.add_column("needs", ratio=1)
-    table.add_column("usable here", ratio=1)
-    for name, cls in all_judges().items():
-        ok, why = cls.availability()
-        try:
-            labels = _compact(cls().labels)
-        except Exception as exc:  # a judge whose labels come from a model it has not loaded
-            labels = f"(from the model: {type(exc).__name__})"
-        needs = "API key + network" if cls.remote else ("nothing (offline)" if cls.offline else "model weights")
-        table.add_row(name, cls.metric, labels, needs, "yes" if ok else f"no: {why}")
-    console.print(table)
-
-
-def _compact(labels: list[str]) -> str:
-    """``S1, S2, … S11`` rather than a column of eleven codes."""
-    return ", ".join(labels) if len(labels) <= 7 else f"{', '.join(labels[:3])}, … {labels[-1]} ({len(labels)})"
+        err_console.print(styled(f"engine {summary.engine['engine']}", "yellow",
+                                 f": {', '.join(summary.engine['unused'])} only apply to --engine ray "
+                                 "(not used by this run)"))
+    if result.errors:
+        err_console.print(styled("some records have judge errors", "yellow",
+                                 ": rerun with --retry-errors to redo only those."))
+    if json_out:
+        write_summary(json_out, result)

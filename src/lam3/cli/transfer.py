@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, console, err_console
+from lam3.cli.output import styled
 from lam3.cli.progress import progress_bar
 
 _STYLE = {"done": "green", "skipped": "cyan", "running": "bold"}
@@ -91,10 +92,8 @@ def pipeline(
 
     class _Console(Reporter):
         def step(self, index: int, total: int, name: str, status: str, message: str = "") -> None:
-            style = _STYLE.get(status, "")
             tail = f" — {message}" if message else ""
-            err_console.print(f"[{index}/{total}] {name}: [{style}]{status}[/]{tail}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(f"[{index}/{total}] {name}: ", styled(status, _STYLE.get(status, ""), tail), sep="")
 
         def progress(self, name: str):  # noqa: ANN201 - a context giving a progress callback
             return progress_bar(name)

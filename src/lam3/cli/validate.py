@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich import box
-from rich.table import Table
 
 from lam3.cli.app import app, console
+from lam3.cli.output import show_table, styled, write_summary
 from lam3.cli.progress import progress_bar, report_bad_line
 
 
@@ -39,6 +38,8 @@ def validate(
     n_resamples: int = typer.Option(2000, "--n-resamples", help="Bootstrap resamples (κ, F1, ECE)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again in OUT."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the summary (with the card) as JSON "
+                                                       "(docs/cli.md)."),
 ) -> None:
     """Run the real score + fuse stages over a human-labelled set; write OUT/card.json. Rerun to resume.
 
@@ -46,6 +47,7 @@ def validate(
     Cohen's κ against the human majority and calibration error, each with a 95 % interval; and the
     raters' own agreement (Fleiss' κ, unanimous share), the ceiling a judge can reach. Nothing is fitted.
     """
+    from lam3.cli.summaries import ValidateJson
     from lam3.fusion.asr import fmt_interval
     from lam3.fusion.validity import Resampling
     from lam3.pipeline.validate import validate as run_validate
@@ -58,24 +60,25 @@ def validate(
                               overwrite=overwrite, progress=lambda _, done, total: update(done, total),
                               on_bad=report_bad_line)
     card = result.card
-    console.print(f"[bold]{card.dataset.name}[/]: {card.n} labelled records "
-                  f"({result.imported.quarantined} rows quarantined)", highlight=False)
+    console.print(styled(card.dataset.name, "bold", f": {card.n} labelled records "
+                                                    f"({result.imported.quarantined} rows quarantined)"))
     rows = [(m, key, e.judge, e.metrics[m].figures) for key, e in card.judges.items() for m in e.metrics]
     rows += [(m, "fused", "fused", e.figures) for m, e in card.fused.items()]
     for metric in sorted({r[0] for r in rows}):
-        table = Table(title=f"{METRIC_TITLES[metric]} vs the human majority (95 % intervals)", box=box.SIMPLE_HEAD)
-        for col in ("judge", "n", "accuracy", "precision", "recall", "specificity", "F1", "Cohen κ", "ECE"):
-            table.add_column(col, no_wrap=True, min_width=18 if col == "judge" else None)
-        for _, key, judge, f in sorted((r for r in rows if r[0] == metric), key=lambda r: (r[1] == "fused", r[1])):
-            who = key if judge in (key, "fused") else f"{key} ({judge})"
-            table.add_row(who, f"{f.n}" + (f" (+{f.not_judged} not judged)" if f.not_judged else ""),
-                          *(fmt_interval(ci) for ci in (f.accuracy, f.precision, f.sensitivity, f.specificity, f.f1,
-                                                        f.kappa, f.ece)))
-        console.print(table)
+        show_table(f"{METRIC_TITLES[metric]} vs the human majority (95 % intervals)",
+                   ("judge", "n", "accuracy", "precision", "recall", "specificity", "F1", "Cohen κ", "ECE"),
+                   ((key if judge in (key, "fused") else f"{key} ({judge})",
+                     f"{f.n}" + (f" (+{f.not_judged} not judged)" if f.not_judged else ""),
+                     *(fmt_interval(ci) for ci in (f.accuracy, f.precision, f.sensitivity, f.specificity, f.f1,
+                                                   f.kappa, f.ece)))
+                    for _, key, judge, f in sorted((r for r in rows if r[0] == metric),
+                                                   key=lambda r: (r[1] == "fused", r[1]))))
     for metric, r in card.raters.items():
         console.print(f"raters ({METRIC_TITLES[metric]}): {r.raters} per item on {r.n} items — Fleiss κ "
-                      f"{fmt_interval(r.fleiss_kappa)}, unanimous {fmt_interval(r.unanimous)}", highlight=False)
+                      f"{fmt_interval(r.fleiss_kappa)}, unanimous {fmt_interval(r.unanimous)}")
     if not card.raters:
         console.print("raters: the set has one label per item (no inter-annotator agreement to report)")
     console.print(f"card: {result.card_path}\nuse it: lam3 asr FUSED --judge-card {result.card_path} "
-                  f"(or judge_cards: in the ensemble YAML)", highlight=False)
+                  f"(or judge_cards: in the ensemble YAML)")
+    if json_out:
+        write_summary(json_out, ValidateJson.of(result))

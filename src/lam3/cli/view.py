@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, console, err_console
+from lam3.cli.output import styled
 from lam3.cli.progress import progress_bar
 
 
@@ -38,8 +39,8 @@ def view(
         raise DependencyError(f"lam3 view needs the 'view' extra: pip install 'lam3[view]' ({exc})") from None
 
     if not is_loopback(host):
-        err_console.print(f"[bold yellow]warning[/]: listening on {host}: anyone who can reach this port can read "
-                          "every response in these runs (writes still need the token).", highlight=False)
+        err_console.print(styled("warning", "bold yellow", f": listening on {host}: anyone who can reach this port "
+                                 "can read every response in these runs (writes still need the token)."))
     with ExitStack() as bars:
         viewer = Viewer.open(runs, token=secrets.token_urlsafe(24), reviews=reviews, images=images,
                              reviewer=reviewer if reviewer is not None else _login(), rebuild=rebuild,
@@ -49,14 +50,12 @@ def view(
         meta = idx.meta
         how = f"indexed in {meta['build_seconds']:.1f}s" if idx.built_now else "index reused"
         errors = f", {meta['errors']} unreadable line(s)" if meta["errors"] else ""
-        console.print(f"{idx.key}: {meta['records']} responses{errors} ({how}); labels → {idx.reviews.path}",
-                      highlight=False, soft_wrap=True)
+        console.print(f"{idx.key}: {meta['records']} responses{errors} ({how}); labels → {idx.reviews.path}")
     sock = bind(host, port)
     url = url_of(sock)
     app_ = create_app(viewer, allowed_hosts=None if is_loopback(host) else ["*"])
-    console.print(f"lam3 view: open {url}/#token={token}", highlight=False, soft_wrap=True)
-    console.print(f"write token: {token} (the link carries it; labels without it are refused). Ctrl-C stops.",
-                  highlight=False, soft_wrap=True)
+    console.print(f"lam3 view: open {url}/#token={token}")
+    console.print(f"write token: {token} (the link carries it; labels without it are refused). Ctrl-C stops.")
     console.file.flush()
     try:
         make_server(app_).run(sockets=[sock])
