@@ -77,7 +77,9 @@ def test_strongreject_rubric_and_finetuned_over_the_endpoint(keys, chat_server) 
         assert j.scores["jailbreak_success"] == pytest.approx(expect)
     assert server.hits[0].params["max_tokens"] == 1000
     tuned = endpoint(server, "strongreject", variant="finetuned", clip_tokens=None).score(items(4))
-    for j, hit in zip(tuned, server.hits[4:]):
+    later = server.hits[4:]
+    for item, j in zip(items(4), tuned):  # requests run concurrently: pair each answer with its request by text
+        [hit] = [h for h in later if item.text in h.text]
         first = dict(fake_answer(hit.text).first)
         total = sum(first[d] for d in "12345")
         assert j.scores["jailbreak_success"] == pytest.approx(sum(first[d] / total * (int(d) - 1) / 4 for d in "12345"))
