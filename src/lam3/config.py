@@ -80,13 +80,19 @@ def validation_error(exc: ValidationError, path: str | Path | None, node: yaml.N
 
 
 def load_config(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Load ``path`` into ``model``; ``overrides`` (e.g. from CLI flags) win over the file."""
+    """Load ``path`` into ``model``; ``overrides`` (e.g. from CLI flags) win over the file (a dict: over
+    those keys of the file's block)."""
     data, node = read_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("top level must be a mapping", path=path, line=1)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(data.get(key), dict):  # a flag sets one key of a block
+            value = {**data[key], **value}
+        data[key] = value
     try:
         return model.model_validate(data)
     except ValidationError as exc:

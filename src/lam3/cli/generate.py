@@ -25,6 +25,13 @@ def generate(
     allow_image_root: list[Path] = typer.Option(
         [], "--allow-image-root", help="Also read sample images inside this folder (repeatable); by default an "
                                        "image outside the benchmark folder is that sample's error."),
+    engine: str = typer.Option(None, "--engine", help="local (the model in this process) or ray (data-parallel model "
+                                                        "replicas on a Ray cluster; overrides the config's)."),
+    replicas: int = typer.Option(None, "--replicas", min=1, help="--engine ray: model replicas (replicas.actors)."),
+    replica_cpus: float = typer.Option(None, "--replica-cpus", min=0, help="--engine ray: CPUs each replica "
+                                                                           "reserves (replicas.num_cpus)."),
+    replica_gpus: float = typer.Option(None, "--replica-gpus", min=0, help="--engine ray: GPUs each replica "
+                                                                           "reserves (replicas.num_gpus)."),
 ) -> None:
     """Answer every benchmark sample with the configured MLLM. Rerun the same command to resume."""
     from lam3.pipeline.generate import generate_file
@@ -32,12 +39,18 @@ def generate(
     with progress_bar(f"generating → {out.name}") as update:
         summary = generate_file(config, bench, out, limit=limit, batch_size=batch_size, attack_image=attack_image,
                                 attack_name=attack_name, retry_errors=retry_errors, progress=update,
-                                on_bad=report_bad_line, allow_image_roots=allow_image_root)
+                                on_bad=report_bad_line, allow_image_roots=allow_image_root, engine=engine,
+                                replicas=replicas, replica_cpus=replica_cpus, replica_gpus=replica_gpus)
     show_table(f"lam3 generate → {out}",
                ("generated", "skipped (already done)", "errors", "quarantined input lines", "retried errors",
-                "batch size (final)", "out-of-memory halvings", "new tokens", "seconds"),
+                "batch size (final)", "out-of-memory halvings", "new tokens", "engine", "seconds"),
                [(summary.generated, summary.skipped, summary.errors, summary.quarantined, summary.retried,
-                 summary.batch_size, summary.oom_halvings, summary.new_tokens, f"{summary.seconds:.1f}")])
+                 summary.batch_size, summary.oom_halvings, summary.new_tokens, summary.engine.get("engine", "local"),
+                 f"{summary.seconds:.1f}")])
+    if summary.engine.get("unused"):
+        err_console.print(styled(f"engine {summary.engine['engine']}", "yellow",
+                                 f": {', '.join(summary.engine['unused'])} only apply to --engine ray "
+                                 "(not used by this run)"))
     for example in summary.error_examples:
         err_console.print(styled("error", "yellow", f" {example}"))
     if summary.errors:

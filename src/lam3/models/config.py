@@ -19,6 +19,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from lam3.config import StrictModel
 from lam3.hf import AttnImplementation, HFOptions, Precision, QuantizationConfig
+from lam3.pipeline.engines.ray_cluster import RayActorOptions, RayOptions
 
 Architecture = Literal["llava", "idefics2"]
 
@@ -79,10 +80,12 @@ def _yaml(value: Any) -> str:
     return json.dumps(value)
 
 
-def field_errors(model: type[Any], errors: list[tuple[str, Any, str]]) -> ValidationError:
-    """A ValidationError located at fields (``(field, value, message)``), so the YAML line of each is named."""
+def field_errors(model: type[Any], errors: list[tuple[str | tuple[str, ...], Any, str]]) -> ValidationError:
+    """A ValidationError located at fields (``(field, value, message)``; a tuple for a nested field), so the
+    YAML line of each is named."""
     return ValidationError.from_exception_data(model.__name__, [
-        InitErrorDetails(type=PydanticCustomError("lam3_config", message), loc=(field,), input=value)
+        InitErrorDetails(type=PydanticCustomError("lam3_config", message),
+                         loc=field if isinstance(field, tuple) else (field,), input=value)
         for field, value, message in errors])
 
 
@@ -160,13 +163,59 @@ class GenerationConfig(StrictModel):
         return out
 
 
+def _names_cuda(device_map: Any) -> bool:
+    values = device_map.values() if isinstance(device_map, dict) else [device_map]
+    return any(isinstance(v, int) or (isinstance(v, str) and v.startswith("cuda")) for v in values)
+
+
+def _all_cpu(device_map: Any) -> bool:
+    values = list(device_map.values()) if isinstance(device_map, dict) else [device_map]
+    return bool(values) and all(v == "cpu" for v in values)
+
+
 class GenerateConfig(StrictModel):
-    """``configs/generation_*.yaml``: the file model of ``lam3 generate``."""
+    """``configs/generation_*.yaml``: the file model of ``lam3 generate``.
+
+    ``engine``, ``ray`` and ``replicas`` decide where the model runs, not what it writes: they are
+    left out of ``model_dump`` (the recorded config and the resume settings stay what they were).
+    """
 
     backend: Literal["hf", "vllm"] = "hf"
     batch_size: int = Field(8, gt=0, description="responses (draws) per generate call (halved on out-of-memory)")
     model: ModelConfig
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    # -- where the model runs: no resume settings (the responses are the same)
+    engine: Literal["local", "ray"] = Field("local", exclude=True, description=(
+        "local: the model in this process; ray: data-parallel model replicas on a Ray cluster (lam3[ray])"))
+    ray: RayOptions = Field(default_factory=RayOptions, exclude=True, description=(
+        "ray engine: which cluster (address, or num_cpus/num_gpus of a local one)"))
+    replicas: RayActorOptions = Field(default_factory=RayActorOptions, exclude=True, description=(
+        "ray engine: the model's replicas (actors: how many, num_cpus / num_gpus: what each reserves)"))
+
+    @model_validator(mode="after")
+    def _replicas_can_run(self) -> GenerateConfig:
+        if self.engine != "ray":
+            return self
+        gpus = self.replicas.num_gpus
+        if self.backend == "vllm" and gpus != 1:
+            raise field_errors(type(self), [(("replicas", "num_gpus"), gpus, (
+                "backend: vllm runs one engine per GPU (it claims most of the GPU's memory, and lam3 sets no "
+                "tensor parallelism): set replicas.num_gpus: 1"))])
+        if self.backend == "hf" and gpus > 0 and _all_cpu(self.model.device_map):
+            raise field_errors(type(self), [(("replicas", "num_gpus"), gpus, (
+                f"each replica would reserve {gpus:g} GPU that model.device_map: cpu never uses; set "
+                "replicas.num_gpus: 0, or device_map: auto / null to use it"))])
+        if self.backend == "hf" and gpus == 0 and _names_cuda(self.model.device_map):
+            raise field_errors(type(self), [(("replicas", "num_gpus"), gpus, (
+                f"model.device_map {self.model.device_map!r} needs a GPU, and a replica that reserves none is "
+                "given none: set replicas.num_gpus (1: a GPU each, 0.5: two replicas per GPU)"))])
+        return self
+
+    def unused(self) -> list[str]:
+        """Options given that this engine does not use (reported, so none is silently ignored)."""
+        if self.engine == "ray":
+            return []
+        return [k for k in ("ray", "replicas") if k in self.model_fields_set]
 
     @model_validator(mode="after")
     def _backend_supports(self) -> GenerateConfig:

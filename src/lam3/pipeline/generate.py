@@ -16,13 +16,17 @@
   failure is narrowed down to the sample that caused it, which gets ``error`` set;
 - ``attack_image`` replaces every sample's images by one (adversarial) image, recorded as
   ``attack=attack_name``; the response id becomes ``{sample_id}@{attack_name}`` (``…#{j}`` for
-  draw j when ``num_samples > 1``).
+  draw j when ``num_samples > 1``);
+- where the model runs is the engine's choice: ``local`` (this process) or ``ray`` (data-parallel
+  replicas on a Ray cluster, :mod:`lam3.pipeline.engines.ray_generate`); both answer the same write
+  batches with :func:`lam3.pipeline.generate_batch.generate_chunk`, so the responses are the same and
+  the engine is no resume setting.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -31,17 +35,16 @@ from typing import Any
 from lam3.config import load_config
 from lam3.errors import UserError
 from lam3.manifest import sha256_file
-from lam3.models.base import Output, Request
 from lam3.models.config import GenerateConfig
-from lam3.models.seeding import sample_seed
 from lam3.paths import ImageRoots
+from lam3.pipeline.engines import ray_generate
+from lam3.pipeline.generate_batch import (CLEAN, BatchRunner, ChunkResult, Draw, GenerationJob, SampleImages,
+                                          generate_chunk, load_image, response_id)
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import GenerationSettings, Response, Sample
-from lam3.secrets import redact
 from lam3.store import BadLine, iter_records
 
 SAMPLES_FILE = "samples.jsonl"
-CLEAN = "clean"
 
 
 @dataclass
@@ -52,32 +55,13 @@ class GenerateSummary(StageSummary):
     batch_size: int = 0
     new_tokens: int = 0
     error_examples: list[str] = field(default_factory=list)
+    engine: dict[str, Any] = field(default_factory=dict)
+    """Where the model ran (engine, replicas, cluster) and the options this engine did not use."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"generated": self.generated, "errors": self.errors, **super().as_dict(),
                 "oom_halvings": self.oom_halvings, "final_batch_size": self.batch_size,
-                "new_tokens": self.new_tokens}
-
-
-def response_id(sample_id: str, attack: str = CLEAN, draw: int | None = None) -> str:
-    """A response's id: the sample id, ``@attack`` for attacked runs, ``#draw`` when num_samples > 1.
-
-    ``s1``, ``s1@pgd`` (k = 1, as before ``num_samples`` existed); ``s1#0`` … ``s1#3``,
-    ``s1@pgd#0`` … (k = 4). The draw is the part after the last ``#``; ``sample_id`` and
-    ``sample_index`` are recorded apart, so nothing needs to parse an id.
-    """
-    base = sample_id if attack == CLEAN else f"{sample_id}@{attack}"
-    return base if draw is None else f"{base}#{draw}"
-
-
-@dataclass(frozen=True)
-class Draw:
-    """Draw ``index`` of ``sample``: what becomes one response."""
-
-    sample: Sample
-    index: int
-    line: int | None = None
-    """the sample's line in samples.jsonl (errors about its images name it)"""
+                "new_tokens": self.new_tokens, "engine": self.engine}
 
 
 def bench_samples_path(bench: str | Path) -> tuple[Path, Path]:
@@ -90,35 +74,9 @@ def bench_samples_path(bench: str | Path) -> tuple[Path, Path]:
     raise UserError("benchmark directory not found", path=bench)
 
 
-def load_image(path: Path) -> Any:
-    """Open an image fully (so a truncated file fails here, per sample) as RGB."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise ValueError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"unreadable image {path}: {exc}") from None
-
-
 UNCHANGED_WHEN_DEFAULT = {"preset": None, "num_samples": 1, "allow_identical_samples": False}
 """Generation keys added with ``num_samples`` and presets: left out of the resume settings at these values, so
 an output written before they existed still resumes (its responses are what these values produce)."""
-
-
-@dataclass
-class SampleImages:
-    """A sample's images, read only inside the benchmark folder; errors name ``samples.jsonl:line: images[i]``."""
-
-    roots: ImageRoots
-    samples_path: Path
-
-    def load(self, sample: Sample, line: int | None) -> list[Any]:
-        return [load_image(self.roots.resolve(rel, file=self.samples_path, line=line, field=f"images[{k}]"))
-                for k, rel in enumerate(sample.images)]
 
 
 def _settings(config: GenerateConfig, attack: str, attack_sha: str | None) -> dict[str, Any]:
@@ -156,61 +114,8 @@ def pending_draws(stage: Stage, samples: Iterable[tuple[int, Sample]], source: P
                 yield Draw(sample, j, line)
 
 
-class _Runner:
-    """Generates batches, halving on out-of-memory and isolating per-sample failures."""
-
-    def __init__(self, mllm: Any, batch_size: int, summary: GenerateSummary) -> None:
-        self.mllm, self.batch_size, self.summary = mllm, batch_size, summary
-
-    @staticmethod
-    def _is_oom(exc: BaseException) -> bool:
-        try:
-            import torch
-        except ImportError:
-            return False
-        oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-        return isinstance(exc, oom)
-
-    @staticmethod
-    def _free_memory() -> None:
-        import gc
-
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
-
-    def run(self, requests: Sequence[Request]) -> list[Output | str]:
-        """One result per request: an Output, or an error message."""
-        results: list[Output | str] = []
-        start = 0
-        while start < len(requests):
-            chunk = requests[start:start + self.batch_size]
-            results.extend(self._attempt(chunk))
-            start += len(chunk)
-        return results
-
-    def _attempt(self, chunk: Sequence[Request]) -> list[Output | str]:
-        try:
-            outs = self.mllm.generate(chunk)
-            if len(outs) != len(chunk):
-                raise RuntimeError(f"model returned {len(outs)} outputs for {len(chunk)} requests")
-            return list(outs)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a halving or a per-sample error
-            if self._is_oom(exc):
-                self._free_memory()
-                if len(chunk) == 1:
-                    return [f"out of memory at batch size 1 ({type(exc).__name__})"]
-                self.batch_size = max(1, (len(chunk) + 1) // 2)
-                self.summary.oom_halvings += 1
-                return self.run(chunk)
-            if len(chunk) == 1:
-                return [redact(f"{type(exc).__name__}: {exc}")]
-            return [r for req in chunk for r in self._attempt([req])]
+REPLICA_FLAGS = {"actors": "--replicas", "num_cpus": "--replica-cpus", "num_gpus": "--replica-gpus"}
+"""The CLI flags that set a key of the config's ``replicas:`` block."""
 
 
 def generate_file(config_path: str | Path, bench: str | Path, output: str | Path, *,
@@ -218,13 +123,26 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
                   attack_image: str | Path | None = None, attack_name: str | None = None,
                   retry_errors: bool = False, progress: Callable[[int, int], None] | None = None,
                   on_bad: Callable[[BadLine], None] | None = None, mllm: Any = None,
-                  allow_image_roots: Sequence[str | Path] = ()) -> GenerateSummary:
+                  allow_image_roots: Sequence[str | Path] = (), engine: str | None = None,
+                  replicas: int | None = None, replica_cpus: float | None = None,
+                  replica_gpus: float | None = None) -> GenerateSummary:
     """Generate responses for the benchmark at ``bench`` into ``output``; resumable.
 
-    ``mllm`` lets a caller pass an already loaded wrapper (it must match the config's model).
-    Sample images are read inside ``bench`` and ``allow_image_roots`` only.
+    ``mllm`` lets a caller pass an already loaded wrapper (it must match the config's model; local
+    engine only). Sample images are read inside ``bench`` and ``allow_image_roots`` only. ``engine``
+    overrides the config's; ``replicas`` / ``replica_cpus`` / ``replica_gpus`` its ``replicas:``
+    (``actors`` / ``num_cpus`` / ``num_gpus``), ``engine: ray`` only.
     """
-    config = load_config(config_path, GenerateConfig, {"batch_size": batch_size})
+    pool = {k: v for k, v in (("actors", replicas), ("num_cpus", replica_cpus), ("num_gpus", replica_gpus))
+            if v is not None}
+    config = load_config(config_path, GenerateConfig, {"batch_size": batch_size, "engine": engine,
+                                                       "replicas": pool or None})
+    if pool and config.engine != "ray":
+        raise UserError(f"{' / '.join(REPLICA_FLAGS[k] for k in pool)} only apply to --engine ray (or engine: ray "
+                        "in the config)", path=config_path, field="engine")
+    if mllm is not None and config.engine == "ray":
+        raise UserError("a model loaded in this process (mllm=) cannot serve engine: ray, whose replicas load "
+                        "their own", path=config_path, field="engine")
     bench_dir, samples_path = bench_samples_path(bench)
     roots = ImageRoots.at(bench_dir, allow=allow_image_roots, name="benchmark folder")
     output = Path(output)
@@ -243,7 +161,9 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     resolved = {**config.model_dump(mode="json"), "bench": str(bench_dir), "attack": attack,
                 "attack_image": str(attack_image) if attack_image else None,
                 "allow_image_roots": [str(p) for p in roots.allowed[1:]]}
-    summary = GenerateSummary(output, batch_size=config.batch_size)
+    summary = GenerateSummary(output, batch_size=config.batch_size,
+                              engine={"engine": config.engine, **({"unused": config.unused()}
+                                                                  if config.unused() else {})})
     stage = Stage("generate", output, summary, settings=_settings(config, attack, attack_sha), config=resolved,
                   seed=config.generation.seed, generation=requested_settings(config),
                   inputs=[samples_path, *([attack_image] if attack_image else [])],
@@ -255,16 +175,25 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
             samples = iter_records(samples_path, Sample, quarantine=stage.quarantine)
             todo = list(islice(pending_draws(stage, samples, samples_path, attack,
                                              config.generation.num_samples), limit))
-            images = SampleImages(roots, samples_path)
-            if todo:
+            job = GenerationJob(config, SampleImages(roots, samples_path), attack,
+                                str(attack_image) if attack_image is not None else None, attack_img)
+            # write batches of the configured batch size (in draws): each is durable once written
+            chunks = [todo[start:start + config.batch_size] for start in range(0, len(todo), config.batch_size)]
+            if not todo:
+                if progress:
+                    progress(0, 0)
+            elif config.engine == "ray":
+                summary.engine["replicas"] = config.replicas.model_dump(mode="json")
+                _write(stage, summary, ray_generate.generate_stream(
+                    job, chunks, config_path=config_path, scratch=output,
+                    on_connect=lambda where, warning: summary.engine.update(
+                        cluster=where, **({"warning": warning} if warning else {}))), len(todo), progress)
+            else:
                 if mllm is None:
                     from lam3.models import load_mllm
 
                     mllm = load_mllm(config.model, config.generation, config.backend, source=config_path)
-                _generate(mllm, config, todo, images, stage, summary, attack, attack_image, attack_img,
-                          progress)
-            elif progress:
-                progress(0, 0)
+                _write(stage, summary, _local_chunks(mllm, job, chunks), len(todo), progress)
         finally:
             if own_model and mllm is not None:
                 mllm.close()
@@ -272,66 +201,34 @@ def generate_file(config_path: str | Path, bench: str | Path, output: str | Path
     return summary
 
 
-def _generate(mllm: Any, config: GenerateConfig, todo: list[Draw], sample_images: SampleImages, stage: Stage,
-              summary: GenerateSummary, attack: str, attack_image: str | Path | None, attack_img: Any,
-              progress: Callable[[int, int], None] | None) -> None:
-    runner = _Runner(mllm, config.batch_size, summary)
-    k = config.generation.num_samples
-    # the pipeline makes the k draws: what it applied is recorded beside what the model applied
-    settings = GenerationSettings.model_validate({**mllm.settings(), "num_samples": k})
-    seed = config.generation.seed
+def _local_chunks(mllm: Any, job: GenerationJob, chunks: Iterable[Sequence[Draw]]) -> Iterator[ChunkResult]:
+    """``engine: local``: the write batches in this process, in order."""
+    runner = BatchRunner(mllm, job.config.batch_size)
+    for chunk in chunks:
+        yield generate_chunk(mllm, runner, job, chunk)
+
+
+def _write(stage: Stage, summary: GenerateSummary, results: Iterator[ChunkResult], total: int,
+           progress: Callable[[int, int], None] | None) -> None:
+    """Write each batch durably as it comes and count it (any engine)."""
     done = 0
-    # write in chunks of the configured batch size (in draws): each chunk is durable once written
-    for start in range(0, len(todo), config.batch_size):
-        chunk = todo[start:start + config.batch_size]
-        records: dict[int, dict[str, Any]] = {}
-        requests: list[Request] = []
-        slots: list[int] = []
-        loaded: dict[str, list[Any] | str] = {}  # sample id -> its images, or why they failed (once per chunk)
-        for i, draw in enumerate(chunk):
-            sample = draw.sample
-            images_recorded = [str(attack_image)] if attack_img is not None else list(sample.images)
-            base = dict(id=response_id(sample.id, attack, draw.index if k > 1 else None), sample_id=sample.id,
-                        sample_index=draw.index, prompt=sample.prompt,
-                        images=images_recorded, category=sample.category, behavior=sample.behavior,
-                        behavior_id=sample.behavior_id, context=sample.context, attack=attack,
-                        model_id=config.model.model_id, model_revision=mllm.model_revision,
-                        generation=settings, seed=sample_seed(seed, sample.id, draw.index))
-            if sample.id not in loaded:
-                try:
-                    loaded[sample.id] = [attack_img] if attack_img is not None else \
-                        sample_images.load(sample, draw.line)
-                except ValueError as exc:
-                    loaded[sample.id] = str(exc)
-            images = loaded[sample.id]
-            if isinstance(images, str):
-                records[i] = {**base, "error": images}
-                continue
-            requests.append(Request(sample.id, sample.prompt, images, base["seed"]))
-            records[i] = base
-            slots.append(i)
-        t = time.perf_counter()
-        results = runner.run(requests) if requests else []
-        elapsed = time.perf_counter() - t
-        for i, result in zip(slots, results):
-            rec = records[i]
-            rec["timings"] = {"batch_s": round(elapsed, 4), "batch_size": float(len(requests))}
-            if isinstance(result, str):
-                rec["error"] = result
-            else:
-                rec["response"] = result.text
-                rec["usage"] = {"prompt_tokens": result.prompt_tokens, "new_tokens": result.new_tokens}
-                summary.new_tokens += result.new_tokens
-        ordered = [Response(**records[i]) for i in range(len(chunk))]
-        stage.write(ordered)
-        for rec in ordered:
-            if rec.error:
-                summary.errors += 1
-                if len(summary.error_examples) < 5:
-                    summary.error_examples.append(f"{rec.sample_id}: {rec.error}")
-            else:
-                summary.generated += 1
-        summary.batch_size = runner.batch_size
-        done += len(chunk)
-        if progress:
-            progress(done, len(todo))
+    with closing(results):  # on an error, stop the Ray run before the stage closes
+        for result in results:
+            stage.write(result.records)
+            _count(summary, result.records)
+            summary.oom_halvings += result.oom_halvings
+            summary.batch_size = min(summary.batch_size, result.batch_size)
+            done += len(result.records)
+            if progress:
+                progress(done, total)
+
+
+def _count(summary: GenerateSummary, records: Sequence[Response]) -> None:
+    for rec in records:
+        if rec.error:
+            summary.errors += 1
+            if len(summary.error_examples) < 5:
+                summary.error_examples.append(f"{rec.sample_id}: {rec.error}")
+        else:
+            summary.generated += 1
+            summary.new_tokens += (getattr(rec, "usage", None) or {}).get("new_tokens", 0)

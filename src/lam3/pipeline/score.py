@@ -31,7 +31,8 @@ from lam3.judges.base import Judge, ScoreInput
 from lam3.paths import ImageRoots
 from lam3.pipeline.engines import concurrent, ray_score
 from lam3.pipeline.engines.judging import Verdicts, merge, run_judge
-from lam3.pipeline.engines.ray_score import RayActorOptions, RayJudge, RayOptions
+from lam3.pipeline.engines.ray_cluster import RayActorOptions, RayOptions
+from lam3.pipeline.engines.ray_score import RayJudge
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import SCHEMA_VERSION, Judgement, upgrade
 from lam3.secrets import redact
