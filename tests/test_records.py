@@ -12,9 +12,11 @@ def test_sample_roundtrip_keeps_schema_version_and_extra_fields():
 
 
 def test_judgement_scores_must_be_probabilities():
-    with pytest.raises(ValidationError, match="probability"):
+    with pytest.raises(ValidationError, match=r"scores\.toxicity\n.*less than or equal to 1"):
         Judgement(judge="x", version="1", metric="social_toxicity", scores={"toxicity": 1.5})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"scores\.toxicity\n.*greater than or equal to 0"):
+        Judgement(judge="x", version="1", metric="social_toxicity", scores={"toxicity": -0.1})
+    with pytest.raises(ValidationError, match=r"scores\.toxicity\n.*finite number"):
         Judgement(judge="x", version="1", metric="social_toxicity", scores={"toxicity": float("nan")})
 
 

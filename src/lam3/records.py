@@ -14,10 +14,9 @@ attack prompt; ``Response.generation`` is a :class:`GenerationSettings`.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 2
 
@@ -120,6 +119,10 @@ class Response(Record):
     error: str | None = None
 
 
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+"""A score as judgements hold it: a number in [0, 1], never NaN (checked by pydantic-core, per score)."""
+
+
 class Judgement(BaseModel):
     """One judge's verdict on one record.
 
@@ -136,20 +139,12 @@ class Judgement(BaseModel):
     judge: str
     version: str
     metric: Metric
-    scores: dict[str, float] = Field(default_factory=dict)
+    scores: dict[str, Probability] = Field(default_factory=dict)
     verdict: dict[Metric, bool] | None = Field(
         None, description="label-type judges only: the judge's own decision per metric it feeds")
     error: str | None = None
     latency_ms: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("scores")
-    @classmethod
-    def _probabilities(cls, scores: dict[str, float]) -> dict[str, float]:
-        for label, value in scores.items():
-            if math.isnan(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"score for {label!r} must be a probability in [0, 1], got {value}")
-        return scores
 
     @classmethod
     def failed(cls, judge: str, version: str, metric: Metric, error: str, **kw: Any) -> Judgement:

@@ -7,6 +7,7 @@ carries one field per metric; :data:`LABEL_FIELDS` names it. ``None`` or an abse
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ def human_label(labels: Any, metric: Metric) -> bool | None:
     return None if value is None else bool(value)
 
 
+@functools.cache
 def canonical_categories(metric: Metric) -> frozenset[str]:
     """The categories a metric is reported in (refusal and jailbreak success have one each)."""
     if metric == "policy_risk":

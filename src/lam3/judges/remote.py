@@ -60,6 +60,7 @@ from lam3.errors import ConfigError, UserError
 from lam3.judges import registry
 from lam3.judges.base import Judge, JudgeConfig, ScoreInput
 from lam3.records import Judgement
+from lam3.records import Probability as UnitScore
 from lam3.secrets import env_secret, redact
 
 log = logging.getLogger(__name__)
@@ -530,7 +531,7 @@ class RemoteRunner:
         raise RecordError(message)
 
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
+Probability = Annotated[UnitScore, Field(strict=True)]
 """A score in an API reply: a JSON number in [0, 1] (a string, bool or NaN breaks the contract)."""
 
 
