@@ -18,7 +18,6 @@ judges) on n/100 responses, whose fused lines are then replicated with new ids a
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ def lam3(*args: object) -> float:
 
 def make_run(run: Path, n: int, replicate: bool) -> None:
     """A run directory with response.jsonl, offline_scored.jsonl and fused.jsonl of n responses."""
-    from lam3.testing.synthetic import write_responses
+    from lam3.testing.synthetic import replicate_fused, write_responses
 
     run.mkdir(parents=True)
     staged = max(200, n // 100) if replicate else n
@@ -48,13 +47,7 @@ def make_run(run: Path, n: int, replicate: bool) -> None:
     lam3("score", run / "response.jsonl", "-c", REPO / "configs" / "offline.yaml", "-o", run / "offline_scored.jsonl")
     lam3("fuse", run / "offline_scored.jsonl", "-c", REPO / "configs" / "ensemble.yaml", "-o", run / "fused.jsonl")
     if replicate:
-        lines = (run / "fused.jsonl").read_text(encoding="utf-8").splitlines()
-        with open(run / "fused.jsonl", "w", encoding="utf-8") as fh:
-            for i in range(n):
-                rec = json.loads(lines[i % len(lines)])
-                copy = i // len(lines)
-                rec["id"], rec["sample_id"] = f"{rec['id']}~{copy}", f"{rec['sample_id']}~{copy}"
-                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        replicate_fused(run / "fused.jsonl", n)
 
 
 def head(run: Path, dest: Path, n: int) -> Path:

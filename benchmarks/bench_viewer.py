@@ -53,7 +53,7 @@ def lam3(*args: object) -> float:
 
 def make_run(run: Path, n: int, replicate: bool) -> dict[str, float]:
     """A run directory with response.jsonl, offline_scored.jsonl and fused.jsonl of n responses."""
-    from lam3.testing.synthetic import copy_images, write_responses
+    from lam3.testing.synthetic import copy_images, replicate_fused, write_responses
 
     run.mkdir(parents=True)
     copy_images(run)
@@ -62,13 +62,7 @@ def make_run(run: Path, n: int, replicate: bool) -> dict[str, float]:
     times = {"score_s": lam3("score", run / "response.jsonl", "-c", SCORE_CONFIG, "-o", run / "offline_scored.jsonl"),
              "fuse_s": lam3("fuse", run / "offline_scored.jsonl", "-c", ENSEMBLE_CONFIG, "-o", run / "fused.jsonl")}
     if replicate:
-        lines = (run / "fused.jsonl").read_text(encoding="utf-8").splitlines()
-        with open(run / "fused.jsonl", "w", encoding="utf-8") as fh:
-            for i in range(n):
-                rec = json.loads(lines[i % len(lines)])
-                copy = i // len(lines)
-                rec["id"], rec["sample_id"] = f"{rec['id']}~{copy}", f"{rec['sample_id']}~{copy}"
-                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        replicate_fused(run / "fused.jsonl", n)
     return times
 
 

@@ -69,6 +69,21 @@ def write_responses(out: str | Path, n: int, *, attacks: Sequence[str] = ("clean
     return out
 
 
+def replicate_fused(fused: str | Path, n: int) -> None:
+    """Rewrite ``fused`` as ``n`` lines: its own lines again and again, with new ids and sample ids.
+
+    For benchmarks at 100 000 responses that run the real score and fuse stages on a hundredth of them.
+    """
+    path = Path(fused)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            rec = json.loads(lines[i % len(lines)])
+            copy = i // len(lines)
+            rec["id"], rec["sample_id"] = f"{rec['id']}~{copy}", f"{rec['sample_id']}~{copy}"
+            fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
 def copy_images(run: str | Path, bench: Path | None = None) -> Path:
     """Copy the mini benchmark's images into ``run/images`` (records name them ``images/…``)."""
     dest = Path(run) / "images"
