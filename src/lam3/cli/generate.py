@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, err_console
-from lam3.cli.output import show_table, styled
+from lam3.cli.output import show_table, styled, warn_unused_engine_keys
 from lam3.cli.progress import progress_bar, report_bad_line
 
 
@@ -47,10 +47,7 @@ def generate(
                [(summary.generated, summary.skipped, summary.errors, summary.quarantined, summary.retried,
                  summary.batch_size, summary.oom_halvings, summary.new_tokens, summary.engine.get("engine", "local"),
                  f"{summary.seconds:.1f}")])
-    if summary.engine.get("unused"):
-        err_console.print(styled(f"engine {summary.engine['engine']}", "yellow",
-                                 f": {', '.join(summary.engine['unused'])} only apply to --engine ray "
-                                 "(not used by this run)"))
+    warn_unused_engine_keys(summary.engine)
     for example in summary.error_examples:
         err_console.print(styled("error", "yellow", f" {example}"))
     if summary.errors:

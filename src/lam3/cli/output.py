@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lam3.cli.app import console
+from lam3.cli.app import console, err_console
 
 NONE = "–"
 """What an empty cell shows."""
@@ -59,6 +59,14 @@ def show_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequenc
     for row in body:
         for i, (name, value) in enumerate(zip(columns, row)):
             to.print(f"{'- ' if i == 0 else '  '}{name}: {value}")
+
+
+def warn_unused_engine_keys(engine: dict[str, object]) -> None:
+    """Say which engine keys of the config this run did not use (``score`` and ``generate`` summaries' ``engine``)."""
+    unused = engine.get("unused")
+    if unused:
+        err_console.print(styled(f"engine {engine['engine']}", "yellow",
+                                 f": {', '.join(map(str, unused))} only apply to --engine ray (not used by this run)"))
 
 
 def write_summary(path: Path, summary: BaseModel) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from lam3.cli.app import app, err_console
-from lam3.cli.output import show_table, styled, write_summary
+from lam3.cli.output import show_table, styled, warn_unused_engine_keys, write_summary
 from lam3.cli.progress import progress_bar, report_bad_line
 
 
@@ -41,10 +41,7 @@ def score(
                                        "seconds"),
                [(result.scored, result.skipped_already_done, result.quarantined, result.retried_errors,
                  ", ".join(f"{k}: {v}" for k, v in result.errors.items()) or 0, f"{result.seconds:.1f}")])
-    if summary.engine.get("unused"):
-        err_console.print(styled(f"engine {summary.engine['engine']}", "yellow",
-                                 f": {', '.join(summary.engine['unused'])} only apply to --engine ray "
-                                 "(not used by this run)"))
+    warn_unused_engine_keys(summary.engine)
     if result.errors:
         err_console.print(styled("some records have judge errors", "yellow",
                                  ": rerun with --retry-errors to redo only those."))

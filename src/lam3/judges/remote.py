@@ -55,12 +55,12 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lam3 import records
 from lam3.config import dotted
 from lam3.errors import ConfigError, UserError
 from lam3.judges import registry
 from lam3.judges.base import Judge, JudgeConfig, ScoreInput
 from lam3.records import Judgement
-from lam3.records import Probability as UnitScore
 from lam3.secrets import env_secret, redact
 
 log = logging.getLogger(__name__)
@@ -531,8 +531,9 @@ class RemoteRunner:
         raise RecordError(message)
 
 
-Probability = Annotated[UnitScore, Field(strict=True)]
-"""A score in an API reply: a JSON number in [0, 1] (a string, bool or NaN breaks the contract)."""
+Probability = Annotated[records.Probability, Field(strict=True)]
+"""A score in an API reply: a judgement's probability, and strictly a JSON number (a string or bool breaks the
+contract)."""
 
 
 class ReplyModel(BaseModel):
