@@ -4,8 +4,8 @@ import os
 import pytest
 
 from lam3.errors import UserError
-from lam3.store import (DuplicateIdError, IdIndex, JsonlWriter, Quarantine, atomic_file, atomic_write, count_lines,
-                        iter_jsonl, iter_records, quarantine_path, repair_tail, write_jsonl)
+from lam3.store import (DuplicateIdError, Encoded, IdIndex, JsonlWriter, Quarantine, atomic_file, atomic_write,
+                        count_lines, iter_jsonl, iter_records, parse_json, quarantine_path, repair_tail, write_jsonl)
 from lam3.records import Sample
 
 
@@ -20,6 +20,45 @@ def test_idindex_membership():
     assert all(f"id-{i}" in idx for i in range(0, 20000, 7))
     assert "id-20000" not in idx
     assert not idx.add("id-5")
+
+
+def test_idindex_batches_answer_per_key_across_chunks():
+    idx = IdIndex()
+    keys = [f"k{i}" for i in range(1200)]  # more than one statement's worth
+    assert idx.add_all(keys[:700]) is None
+    assert idx.present(keys) == set(keys[:700])
+    assert idx.add_all(["new", "k650"]) == "k650" and "new" not in idx  # refused whole: nothing added
+    assert idx.add_all(["x", "y", "x"]) == "x" and "y" not in idx
+    assert idx.add_each(["k1", "z", "z", "k1199"]) == [False, True, False, True]
+    assert "z" in idx and "k1199" in idx and idx.present(["k1199", "zz"]) == {"k1199"}
+
+
+def test_parse_json_reads_what_json_loads_reads():
+    fast_cases = ['{"a": 1, "b": [1.5, null, true], "c": "é"}', '{"a": NaN, "b": -Infinity}', '{"a": 1, "a": 2}']
+    odd_cases = ['\ufeff{"a": 1}', '{"a": "\\ud800"}', "[" * 300 + "]" * 300]  # BOM, lone surrogate, deep
+    for text in fast_cases + odd_cases:
+        got, want = parse_json(text.encode()), json.loads(text.encode())
+        assert repr(got) == repr(want), text
+    with pytest.raises(json.JSONDecodeError, match="Expecting property name"):  # the standard library's message
+        parse_json(b"{not json")
+
+
+def test_reader_quarantines_lines_json_refuses_in_any_way(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a"}\n' + b"[" * 5000 + b"]" * 5000 + b'\n{"id": 1' + b"0" * 5000 + b'}\n{"id": "b"}\n')
+    q = Quarantine(tmp_path / "q.jsonl")
+    assert [o["id"] for _, o in iter_jsonl(src, quarantine=q)] == ["a", "b"]  # too deep, too long a number
+    q.close()
+    assert [b["line"] for b in lines(tmp_path / "q.jsonl")] == [2, 3]
+
+
+def test_writer_takes_encoded_records_as_they_are(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with JsonlWriter(out) as w:
+        w.write_batch([Encoded.of({"id": "a", "x": 1}), Encoded.of(Sample(id="b", prompt="p", category="S1"))])
+        with pytest.raises(DuplicateIdError, match="duplicate id 'a'"):
+            w.write_batch([Encoded("a", '{"id":"a"}')])
+    assert [r["id"] for r in lines(out)] == ["a", "b"] and lines(out)[1]["prompt"] == "p"
 
 
 def test_reader_quarantines_bad_lines_and_continues(tmp_path):

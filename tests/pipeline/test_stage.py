@@ -109,3 +109,51 @@ def test_retry_errors_redoes_exactly_the_failed_records(tmp_path: Path) -> None:
 def test_output_must_differ_from_the_input(src: Path) -> None:
     with pytest.raises(UserError, match="output must differ from the input"):
         copy_stage(src, src, {})
+
+
+def _rows(path: Path, n: int, repeats: dict[int, str], bad: set[int] = frozenset()) -> None:
+    """``n`` records r0.. with the given repeated ids inserted at (1-based) lines and bad JSON at ``bad``."""
+    lines_, i = [], 0
+    while len(lines_) < n + len(repeats) + len(bad):
+        line = len(lines_) + 1
+        if line in repeats:
+            lines_.append(json.dumps({"id": repeats[line], "text": "again"}))
+        elif line in bad:
+            lines_.append("{not json")
+        else:
+            lines_.append(json.dumps({"id": f"r{i}", "text": f"t{i}"}))
+            i += 1
+    path.write_text("\n".join(lines_) + "\n")
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_repeats_are_caught_across_the_read_ahead_and_reported_in_line_order(tmp_path: Path, resume: bool) -> None:
+    # line 20 repeats r5, written (batch of 2) before line 20 is reached but after its chunk was checked;
+    # line 650 repeats r3 from the first chunk of 500; bad JSON at lines 8 and 640 are read ahead of both
+    src = tmp_path / "in.jsonl"
+    _rows(src, 700, {20: "r5", 650: "r3"}, bad={8, 640})
+    out = tmp_path / "run" / "out.jsonl"
+    if resume:
+        with pytest.raises(KeyboardInterrupt):
+            copy_stage(src, out, {"mode": "upper"}, crash_after=100)
+    summary = copy_stage(src, out, {"mode": "upper"})
+    assert summary.copied + summary.skipped == 700 and summary.quarantined == 4
+    assert summary.skipped == (100 if resume else 0)
+    assert [r["id"] for r in lines(out)] == [f"r{i}" for i in range(700)]
+    quarantined = [(q["line"], q["reason"]) for q in lines(tmp_path / "run" / "out.quarantine.jsonl")]
+    if resume:  # the crashed run reported the first two before it stopped
+        assert [line for line, _ in quarantined[:2]] == [8, 20]
+        quarantined = quarantined[2:]
+    assert [line for line, _ in quarantined] == [8, 20, 640, 650]
+    assert quarantined[1][1] == "duplicate id 'r5'" and quarantined[3][1] == "duplicate id 'r3'"
+
+
+def test_a_limit_stops_reading_the_input(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    _rows(src, 20, {}, bad={5})
+    out = tmp_path / "out.jsonl"
+    with Stage("copy", out, CopySummary(out), settings={}, inputs=[src]) as stage:
+        got = [rec["id"] for _, rec in stage.pending(iter_jsonl(src, quarantine=stage.quarantine), source=src,
+                                                        key=lambda r: r["id"], limit=4)]
+        assert got == ["r0", "r1", "r2", "r3"]
+        assert stage.quarantine.count == 0  # line 5 was never read

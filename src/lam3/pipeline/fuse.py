@@ -31,7 +31,7 @@ from lam3.pipeline.join import Joined, JoinStats, join_scored
 from lam3.pipeline.review import ReviewItem, ReviewQueue, load_reviews, pending_metrics
 from lam3.pipeline.stage import Stage, StageSummary
 from lam3.records import FusedResult, Metric
-from lam3.store import BadLine, count_lines
+from lam3.store import BadLine, Encoded, count_lines
 
 
 # --- the stage --------------------------------------------------------------------------------------
@@ -73,7 +73,10 @@ class FuseSummary(StageSummary):
             self.flagged[metric] += bool(r.flagged)
             self.no_judge[metric] += r.flagged is None
             self.disagreements[metric] += r.disagreement
-            self.resolutions.setdefault(metric, Counter())[str(r.resolution)] += 1
+            per = self.resolutions.get(metric)
+            if per is None:
+                per = self.resolutions[metric] = Counter()
+            per[str(r.resolution)] += 1
 
     @property
     def warnings(self) -> list[str]:
@@ -153,7 +156,7 @@ def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: 
     with stage, ReviewQueue(queue_path, drop=redo, enabled=_routes_to_people(ensemble) or queue_path.exists()
                             ) as queue, tempfile.TemporaryDirectory(prefix="lam3-fuse-", dir=workdir) as tmp:
         summary.recomputed_for_reviews = summary.retried
-        batch: list[FusedResult] = []
+        batch: list[Encoded] = []  # encoded at once: see Encoded
         pending_batch: list[ReviewItem] = []
 
         def counted(joins: Iterable[Joined]) -> Iterable[tuple[int, Joined]]:
@@ -172,7 +175,7 @@ def _fuse_locked(inputs: Sequence[str | Path], config_path: str | Path, output: 
             fused = _fuse_one(loaded, joined, human.get(rid), carry)
             summary.reviews_applied += rid in human
             summary.count(fused, ensemble.metrics)
-            batch.append(fused)
+            batch.append(Encoded.of(fused))
             if fused.review and rid not in queue:
                 pending_batch.append(ReviewItem.of(fused, pending_metrics(fused)))
             if len(batch) >= config.batch_size:
@@ -221,7 +224,7 @@ def _routes_to_people(ensemble: Ensemble) -> bool:
                for p in ensemble.metrics.values())
 
 
-def _flush(stage: Stage, queue: ReviewQueue, batch: list[FusedResult], pending: list[ReviewItem],
+def _flush(stage: Stage, queue: ReviewQueue, batch: list[Encoded], pending: list[ReviewItem],
            summary: FuseSummary) -> None:
     # the queue first: a crash between the two writes redoes the response and finds it already queued
     summary.queued += queue.write_batch(pending)

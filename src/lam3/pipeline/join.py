@@ -20,7 +20,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.records import upgrade
-from lam3.store import BadLine, Quarantine, iter_jsonl
+from lam3.store import BadLine, Quarantine, iter_jsonl, parse_json
 
 
 @dataclass
@@ -148,7 +148,7 @@ def _join_indexed(paths: list[str], iters: list[Iterator[tuple[int, dict[str, An
                     quarantine.add(BadLine(paths[src], lineno, id_field, f"duplicate id {rid!r}", body))
                     continue
                 used.add(src)
-                parts.append((paths[src], lineno, json.loads(body)))
+                parts.append((paths[src], lineno, parse_json(body)))
             yield _assemble(parts, id_field, stats)
     finally:
         db.close()

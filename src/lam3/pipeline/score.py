@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -293,8 +292,8 @@ def _batches(stage: Stage, path: Path, config: ScoreConfig, limit: int | None, r
              ) -> Iterator[list[ScoreInput]]:
     """Group the input's good, not-yet-done, first-seen records into batches (at most ``limit`` records)."""
     batch: list[ScoreInput] = []
-    for _, item in islice(stage.pending(_inputs(path, config, stage.quarantine, roots), source=path,
-                                        key=lambda i: i.id), limit):
+    for _, item in stage.pending(_inputs(path, config, stage.quarantine, roots), source=path, key=lambda i: i.id,
+                                 limit=limit):
         batch.append(item)
         if len(batch) >= config.batch_size:
             yield batch

@@ -40,6 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,9 +51,11 @@ from lam3.errors import StorageError, UserError, is_storage_error, storage_error
 from lam3.lock import OutputLock
 from lam3.manifest import file_hashes, now, read_manifest, record_stage, stage_entry
 from lam3.records import GenerationSettings
-from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, count_lines, quarantine_path
+from lam3.store import BadLine, IdIndex, JsonlWriter, Quarantine, Writable, count_lines, quarantine_path
 
 T = TypeVar("T")
+_CHUNK = 500
+"""Input items :meth:`Stage.pending` checks against the output in one query (see :class:`lam3.store.IdIndex`)."""
 
 
 @dataclass
@@ -111,7 +114,8 @@ class Stage:
         self.started: str | None = None
         self._t0 = 0.0
         self._seen: IdIndex | None = None
-        self._unwritten: set[str] = set()
+        self._unwritten: set[str] = set()  # yielded by pending, not written yet
+        self._written_since_check: set[str] = set()  # written since pending last asked the output
         self._closed = False
         self._written = 0
 
@@ -169,41 +173,65 @@ class Stage:
 
     # --- the run ----------------------------------------------------------------------------------
     def pending(self, items: Iterable[tuple[int, T]], *, source: str | Path | Callable[[T], str],
-                key: Callable[[T], str], out_id: Callable[[str], str] | None = None, id_field: str | None = None
-                ) -> Iterator[tuple[int, T]]:
-        """The input ``(line, item)`` pairs still to do, in order.
+                key: Callable[[T], str], out_id: Callable[[str], str] | None = None, id_field: str | None = None,
+                limit: int | None = None) -> Iterator[tuple[int, T]]:
+        """The input ``(line, item)`` pairs still to do, in order (the first ``limit`` of them; the input is
+        not read further).
 
         ``key(item)`` is the input id, ``out_id(key)`` the output id it becomes (default: the same).
         A repeated id goes to the quarantine as ``source:line: id_field: duplicate id`` (``source``: the
         input file, or a function giving an item's file); an id already in the output is skipped
         (``summary.skipped``).
+
+        Items are read ahead :data:`_CHUNK` at a time and checked against the output in one query (see
+        :class:`lam3.store.IdIndex` for why); the bad lines met while reading ahead are held back, so
+        the quarantine still lists every report in input order.
         """
         assert self.writer is not None, "open the stage first"
         field = id_field or self.id_field
-        for lineno, item in items:
-            rid = key(item)
-            oid = out_id(rid) if out_id else rid
-            if self._seen is None:
-                repeated = oid in self._unwritten or oid in self.writer
-                self._unwritten.add(oid)
-            else:
-                repeated = not self._seen.add(oid)
-            if repeated:
-                where = source(item) if callable(source) else source
-                self.quarantine.add(BadLine(str(where), lineno, field, f"duplicate id {rid!r}", rid))
-                continue
-            if self._seen is not None and oid in self.writer:
-                self.summary.skipped += 1
-                continue
-            yield lineno, item
+        items = iter(items)
+        left = limit  # None: no limit
+        while left != 0:
+            with self.quarantine.holding() as held:  # bad lines met while reading ahead: reported in line order
+                chunk = [(len(held.reports), pair)
+                         for pair in islice(items, _CHUNK if left is None else min(left, _CHUNK))]
+            try:
+                if not chunk:
+                    return
+                keys = [out_id(key(item)) if out_id else key(item) for _, (_, item) in chunk]
+                self._written_since_check.clear()  # written from now on: not in the answer below
+                in_output = self.writer.ids.present(keys)
+                first = self._seen.add_each(keys) if self._seen is not None else None
+                for i, ((reported_before, (lineno, item)), oid) in enumerate(zip(chunk, keys)):
+                    held.release(reported_before)
+                    if first is None:  # a fresh run: a repeat is in this run's output or on its way there
+                        repeated = oid in self._unwritten or oid in in_output or oid in self._written_since_check
+                        self._unwritten.add(oid)
+                    else:
+                        repeated = not first[i]
+                    if repeated:
+                        where = source(item) if callable(source) else source
+                        rid = key(item)
+                        self.quarantine.add(BadLine(str(where), lineno, field, f"duplicate id {rid!r}", rid))
+                        continue
+                    if first is not None and oid in in_output:
+                        self.summary.skipped += 1
+                        continue
+                    if left is not None:
+                        left -= 1
+                    yield lineno, item
+            finally:
+                held.release()
 
-    def write(self, records: Sequence[dict[str, Any] | BaseModel]) -> int:
+    def write(self, records: Sequence[Writable]) -> int:
         """Append one batch durably (flush + fsync)."""
         assert self.writer is not None, "open the stage first"
         n = self.writer.write_batch(records)
         self._written += n
         if self._unwritten:
-            self._unwritten.difference_update(self.writer.id_of(r) for r in records)
+            ids = [self.writer.id_of(r) for r in records]
+            self._unwritten.difference_update(ids)
+            self._written_since_check.update(ids)
         return n
 
     # --- closing ----------------------------------------------------------------------------------

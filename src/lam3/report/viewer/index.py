@@ -46,7 +46,7 @@ from lam3.errors import UserError
 from lam3.manifest import now, sha256_file
 from lam3.pipeline.rundir import RunDir
 from lam3.records import METRICS, FusedResult, MetricResult, upgrade
-from lam3.store import IdIndex, count_lines, quarantine_path
+from lam3.store import IdIndex, count_lines, parse_json, quarantine_path
 
 INDEX_FILE = ".fused.view.sqlite"
 INDEX_VERSION = 3  # 3: judge probabilities read from each metric's result (2 read the wave-1 top level)
@@ -140,7 +140,7 @@ def parse_line(raw: bytes, lineno: int, offset: int, seen: IdIndex) -> Row:
         return Row(values)
 
     try:
-        obj = json.loads(raw)
+        obj = parse_json(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return error("torn last line (incomplete write)" if not raw.endswith(b"\n") else f"invalid JSON: {exc}")
     if not isinstance(obj, dict):
