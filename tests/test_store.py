@@ -1,11 +1,12 @@
 import json
 import os
+from unittest.mock import ANY
 
 import pytest
 
 from lam3.errors import UserError
 from lam3.store import (DuplicateIdError, Encoded, IdIndex, JsonlWriter, Quarantine, atomic_file, atomic_write,
-                        count_lines, iter_jsonl, iter_records, parse_json, quarantine_path, repair_tail, write_jsonl)
+                        count_lines, dump_json, iter_jsonl, iter_records, parse_json, quarantine_path, repair_tail, write_jsonl)
 from lam3.records import Sample
 
 
@@ -41,6 +42,14 @@ def test_parse_json_reads_what_json_loads_reads():
         assert repr(got) == repr(want), text
     with pytest.raises(json.JSONDecodeError, match="Expecting property name"):  # the standard library's message
         parse_json(b"{not json")
+
+
+def test_dump_json_writes_what_json_dumps_writes():
+    record = {"id": "a", "x": [1, 2.5, None, True], "nan": float("nan"), "s": "é\u2028\x00", "big": 10**30, 3: "k"}
+    assert parse_json(dump_json(record)) == json.loads(json.dumps(record, ensure_ascii=False)) | {"nan": ANY}
+    assert dump_json({"s": "é", "n": float("-inf")}) == '{"s":"é","n":-Infinity}'
+    with pytest.raises(TypeError):  # what neither encoder knows fails as json.dumps fails
+        dump_json({"x": object()})
 
 
 def test_reader_quarantines_lines_json_refuses_in_any_way(tmp_path):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from lam3.config import dotted
 from lam3.errors import UserError, location
@@ -60,6 +60,15 @@ def parse_json(raw: bytes | str) -> Any:
         return from_json(raw)
     except ValueError:
         return json.loads(raw)
+
+
+def dump_json(value: Any) -> str:
+    """``value`` as one compact JSON line (UTF-8 kept, as ``json.dumps(ensure_ascii=False)`` writes it), by
+    pydantic-core's encoder, about three times faster; what it refuses goes through :func:`json.dumps`."""
+    try:
+        return to_json(value).decode("utf-8")
+    except PydanticSerializationError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- id index ---------------------------------------------------------------------------------
@@ -437,7 +446,7 @@ def _dump(record: Writable) -> str:
         return record.text
     if isinstance(record, BaseModel):
         return record.model_dump_json()
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return dump_json(record)
 
 
 class DuplicateIdError(UserError):

@@ -20,7 +20,7 @@ from typing import Any
 
 from lam3.errors import UserError
 from lam3.records import upgrade
-from lam3.store import BadLine, Quarantine, iter_jsonl, parse_json
+from lam3.store import BadLine, Quarantine, dump_json, iter_jsonl, parse_json
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _join_indexed(paths: list[str], iters: list[Iterator[tuple[int, dict[str, An
 
             for lineno, rec in lines():
                 seq += 1
-                rows.append((seq, rec[id_field], src, lineno, json.dumps(rec, ensure_ascii=False)))
+                rows.append((seq, rec[id_field], src, lineno, dump_json(rec)))
                 if len(rows) >= 10_000:
                     db.executemany("INSERT INTO rec VALUES (?,?,?,?,?)", rows)
                     rows.clear()
