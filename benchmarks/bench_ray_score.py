@@ -8,6 +8,11 @@ one run, both through ``lam3.pipeline.score.score_file``:
 * **Ray, 2 actors** (``engine: ray``, ``ray: {actors: 2, num_cpus: 1}`` on a local 2-CPU cluster,
   started before the clock: a cluster outlives a run); the cluster's start is printed apart.
 
+A third run, **one process with one torch thread**, is what one actor can do on its own; two such
+actors side by side can at best reach 2 × that rate, so ``2 × one-thread / one process`` is the
+ceiling of the Ray speed-up on this judge, whatever Ray does (the one process already gains from its
+second torch thread on a wide model; a narrower one gains less).
+
 It checks that both outputs are the same line for line (latency aside) and prints two speed-ups:
 end to end (Ray's actors each import torch and load the judge before the first batch: a fixed cost of
 seconds), and steady state (records per second over the second half of the run, once every actor is
@@ -84,6 +89,12 @@ def main() -> None:
             "ray": {"actors": 2, "num_cpus": 1}}]}))
 
         t_local, r_local = timed_run(score_file, source, config, tmp_path / "local" / "scored.jsonl", "local")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            _, r_one = timed_run(score_file, source, config, tmp_path / "one" / "scored.jsonl", "local")
+        finally:
+            torch.set_num_threads(threads)
         t0 = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         t_start = time.perf_counter() - t0
@@ -98,8 +109,10 @@ def main() -> None:
     print(f"{'one process':16} {t_local:9.2f}s {r_local:8.1f} rec/s")
     print(f"{'Ray, 2 actors':16} {t_ray:9.2f}s {r_ray:8.1f} rec/s   (+ {t_start:.1f} s to start the local cluster, "
           "once)")
-    print(f"speed-up: steady {r_ray / r_local:.2f}x (goal >= 1.7x on 2 cores), end to end {t_local / t_ray:.2f}x; "
-          f"outputs identical (latency aside): {same}")
+    print(f"{'1 torch thread':16} {'':>10} {r_one:8.1f} rec/s   (one actor's share: the ceiling of 2 actors is "
+          f"{2 * r_one / r_local:.2f}x the one process)")
+    print(f"speed-up: steady {r_ray / r_local:.2f}x (goal >= 1.7x on 2 cores; {r_ray / (2 * r_one):.0%} of the "
+          f"2-actor ceiling), end to end {t_local / t_ray:.2f}x; outputs identical (latency aside): {same}")
 
 
 if __name__ == "__main__":

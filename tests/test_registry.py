@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from lam3.errors import ConfigError, UserError
@@ -25,6 +28,19 @@ class Echo(Judge):
 def test_register_and_get():
     assert registry.get("_test_echo") is Echo
     assert "_test_echo" in registry.all_judges()
+
+
+def test_the_builtin_table_names_every_builtin_judge_and_its_module():
+    builtin = {name: cls.__module__ for name, cls in registry.all_judges().items() if cls.__module__.startswith("lam3.")}
+    assert builtin == registry.BUILTIN
+
+
+def test_a_builtin_lookup_imports_only_its_own_module():
+    code = ("import sys; from lam3.judges import registry; registry.get('keyword_risk'); "
+            "print(sorted(m for m in sys.modules if m.startswith('lam3.judges.') or m == 'numpy'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'lam3.judges.keyword_risk'" in loaded
+    assert "numpy" not in loaded and "lam3.judges.learned" not in loaded and "lam3.judges.remote" not in loaded
 
 
 def test_unknown_name_suggests_closest():

@@ -23,24 +23,30 @@ from lam3.judges.base import Judge
 
 P = TypeVar("P", bound=type[Judge])
 
-BUILTIN_MODULES: tuple[str, ...] = (
-    "lam3.judges.profanity",
-    "lam3.judges.keyword_risk",
-    "lam3.judges.refusal",
-    "lam3.judges.not_refused",
-    "lam3.judges.detoxify",
-    "lam3.judges.learned",
-    "lam3.judges.hf_classifier",
-    "lam3.judges.perspective",
-    "lam3.judges.openai_moderation",
-    "lam3.judges.llama_guard",
-    "lam3.judges.llama_guard_prompted",
-    "lam3.judges.zero_shot",
-    "lam3.judges.harmbench",
-    "lam3.judges.strongreject",
-    "lam3.judges.jailbreakbench",
-    "lam3.judges.llm_rubric",
-)
+BUILTIN: dict[str, str] = {
+    "profanity_check": "lam3.judges.profanity",
+    "keyword_risk": "lam3.judges.keyword_risk",
+    "refusal": "lam3.judges.refusal",
+    "not_refused": "lam3.judges.not_refused",
+    "detoxify": "lam3.judges.detoxify",
+    "refusal_learned": "lam3.judges.learned",
+    "success_learned": "lam3.judges.learned",
+    "hf_classifier": "lam3.judges.hf_classifier",
+    "perspective": "lam3.judges.perspective",
+    "openai_moderation": "lam3.judges.openai_moderation",
+    "llama_guard": "lam3.judges.llama_guard",
+    "llama_guard_3": "lam3.judges.llama_guard",
+    "llama_guard_3_vision": "lam3.judges.llama_guard",
+    "llama_guard_prompted": "lam3.judges.llama_guard_prompted",
+    "llama_guard_3_prompted": "lam3.judges.llama_guard_prompted",
+    "zero_shot_risk": "lam3.judges.zero_shot",
+    "harmbench_classifier": "lam3.judges.harmbench",
+    "strongreject": "lam3.judges.strongreject",
+    "jailbreakbench": "lam3.judges.jailbreakbench",
+    "jailbreakbench_refusal": "lam3.judges.jailbreakbench",
+    "llm_rubric": "lam3.judges.llm_rubric",
+}
+"""Built-in judge name → the module that registers it: a lookup imports only the module it needs."""
 MERGED: dict[str, str] = {
     "hf_text_classification": "use judge: hf_classifier (same model and loop; metric: social_toxicity is its "
                               "default, label_map maps the model's labels; `model:` is now `model_id:`)",
@@ -71,7 +77,7 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN_MODULES:
+    for module in dict.fromkeys(BUILTIN.values()):
         importlib.import_module(module)
     for ep in entry_points(group="lam3.judges"):
         register(ep.name)(ep.load())
@@ -84,7 +90,15 @@ def all_judges() -> dict[str, type[Judge]]:
 
 
 def get(name: str) -> type[Judge]:
-    """The class registered under ``name``; an unknown name is a UserError that suggests the closest."""
+    """The class registered under ``name``; an unknown name is a UserError that suggests the closest.
+
+    A built-in name imports its own module only (``lam3 score`` with one cheap judge does not import
+    numpy or an HTTP client); any other name loads every judge and plugin first.
+    """
+    if name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+        if name in _REGISTRY:
+            return _REGISTRY[name]
     _load_all()
     if name in MERGED and name not in _REGISTRY:
         raise UserError(f"judge {name!r} was merged into 'hf_classifier': {MERGED[name]}")
