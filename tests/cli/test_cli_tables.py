@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cli_tables import fused_run, invoke, lam3, only_table, printed_tables
 
-from lam3.cli.summaries import AsrJson
+from lam3.cli.summaries.fusion import AsrJson
 
 LONG_MODEL = "example/harmbench-llama-2-13b-cls-adversarial-image-finetuned"
 RATES = ("model_id", "definition", "per", "n", "rate", "95 % CI", "interval", "unjudged", "corrected (Rogan–Gladen)")

@@ -10,7 +10,7 @@ from evalset_files import JBB_HEADER, REFUSE, jbb_rows, write_csv, xstest_file
 from typer.testing import CliRunner
 
 from lam3.cli import app
-from lam3.cli.summaries import ValidateJson
+from lam3.cli.summaries.fusion import ValidateJson
 from lam3.pipeline.cards import read_card
 
 REPO = Path(__file__).resolve().parents[2]

@@ -40,7 +40,7 @@ def fuse(
     json_out: Path = typer.Option(None, "--json", help="Also write the summary as JSON (docs/cli.md)."),
 ) -> None:
     """Fuse several judges into the metrics (Social Toxicity, Policy Risk, Refusal, Jailbreak Success). Rerun to resume."""
-    from lam3.cli.summaries import FuseJson
+    from lam3.cli.summaries.fusion import FuseJson
     from lam3.pipeline.fuse import fuse_files
 
     with progress_bar(f"fusing {len(inputs)} file(s)") as update:
@@ -109,7 +109,7 @@ def agreement(
                                                        "(docs/cli.md)."),
 ) -> None:
     """Judge agreement (Cohen's and Fleiss' κ) and precision/recall/F1 against human labels, from the fused votes."""
-    from lam3.cli.summaries import AgreementJson
+    from lam3.cli.summaries.fusion import AgreementJson
     from lam3.fusion.agreement import agreement_summary
 
     summary = AgreementJson.of(agreement_summary(_fused_records(fused)))
@@ -186,7 +186,7 @@ def asr(
 ) -> None:
     """Attack success rate: judge-based jailbreak success first (per response, per behaviour, ASR@k), the
     older definitions apart, over-refusal on benign prompts, with 95 % intervals and judge cards."""
-    from lam3.cli.summaries import AsrJson
+    from lam3.cli.summaries.fusion import AsrJson
     from lam3.fusion.asr import asr_table, over_refusal_table, paired_table
     from lam3.fusion.cards import annotate
     from lam3.pipeline.cards import validity_of

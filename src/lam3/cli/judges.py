@@ -11,13 +11,13 @@ from lam3.cli.app import app
 from lam3.cli.output import show_table, write_summary
 
 if TYPE_CHECKING:
-    from lam3.cli.summaries import JudgeListing
+    from lam3.cli.summaries.stages import JudgeListing
     from lam3.judges.base import Judge
 
 
 def listing(name: str, cls: type[Judge]) -> JudgeListing:
     """One judge, found without loading any model: a judge whose labels cannot be listed says what is missing."""
-    from lam3.cli.summaries import JudgeListing
+    from lam3.cli.summaries.stages import JudgeListing
 
     usable, why = cls.availability()
     labels, unknown = None, None
@@ -35,7 +35,7 @@ def judges(
     json_out: Path = typer.Option(None, "--json", help="Also write the listing as JSON (docs/cli.md)."),
 ) -> None:
     """List the registered judges: metric, labels, what they need, and whether they work here."""
-    from lam3.cli.summaries import JudgesJson
+    from lam3.cli.summaries.stages import JudgesJson
     from lam3.judges.registry import all_judges
 
     found = [listing(name, cls) for name, cls in all_judges().items()]

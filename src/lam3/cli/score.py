@@ -34,7 +34,7 @@ def score(
         summary = score_file(input, config, out, text_field=text_field, retry_errors=retry_errors, limit=limit,
                              engine=engine, progress=update, on_bad=report_bad_line,
                              allow_image_roots=allow_image_root)
-    from lam3.cli.summaries import ScoreJson
+    from lam3.cli.summaries.stages import ScoreJson
 
     result = ScoreJson.of(summary)
     show_table(f"lam3 score → {out}", ("scored", "skipped (already done)", "quarantined", "retried errors", "errors",

@@ -47,7 +47,7 @@ def validate(
     Cohen's κ against the human majority and calibration error, each with a 95 % interval; and the
     raters' own agreement (Fleiss' κ, unanimous share), the ceiling a judge can reach. Nothing is fitted.
     """
-    from lam3.cli.summaries import ValidateJson
+    from lam3.cli.summaries.fusion import ValidateJson
     from lam3.fusion.asr import fmt_interval
     from lam3.fusion.validity import Resampling
     from lam3.pipeline.validate import validate as run_validate
