@@ -20,7 +20,7 @@ seconds), and steady state (records per second over the second half of the run, 
 up: what decides a few hundred thousand records). Goal (issue 17): ≥ 1.7× on 2 cores.
 
     .venv/bin/python benchmarks/bench_ray_score.py                                   # smoke: 256 records
-    .venv/bin/python benchmarks/bench_ray_score.py --records 4096 --hidden 256 --layers 4   # full size
+    .venv/bin/python benchmarks/bench_ray_score.py --records 4096 --write-batch 256 --hidden 256 --layers 4   # full size (also 64, 128)
 """
 
 from __future__ import annotations
