@@ -262,6 +262,10 @@ class Quarantine:
         held = self._held = HeldReports(self)
         try:
             yield held
+        except BaseException:
+            self._held = None
+            held.release()  # reading failed half-way: what it met is still reported
+            raise
         finally:
             self._held = None
 

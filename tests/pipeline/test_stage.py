@@ -157,3 +157,18 @@ def test_a_limit_stops_reading_the_input(tmp_path: Path) -> None:
                                                         key=lambda r: r["id"], limit=4)]
         assert got == ["r0", "r1", "r2", "r3"]
         assert stage.quarantine.count == 0  # line 5 was never read
+
+
+def test_bad_lines_read_ahead_are_reported_when_reading_fails(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    _rows(src, 10, {}, bad={3})
+    out = tmp_path / "out.jsonl"
+
+    def failing():
+        yield from iter_jsonl(src, quarantine=stage.quarantine)
+        raise OSError("the input vanished")
+
+    with pytest.raises(OSError, match="vanished"):
+        with Stage("copy", out, CopySummary(out), settings={}, inputs=[src]) as stage:
+            list(stage.pending(failing(), source=src, key=lambda r: r["id"]))
+    assert [q["line"] for q in lines(tmp_path / "out.quarantine.jsonl")] == [3]
