@@ -131,7 +131,7 @@ def test_ctrl_c_mid_run_then_rerun_finishes_without_duplicates(tmp_path, fake_se
     server = fake_server()
     config = tmp_path / "slow.yaml"
     config.write_text(yaml.safe_dump({"batch_size": 4, "judges": [
-        {"judge": "perspective", "endpoint": server.url, "requests_per_second": 8, "batch_size": 4}]}))
+        {"judge": "perspective", "endpoint": server.url, "requests_per_second": 4, "batch_size": 4}]}))
     out = tmp_path / "out" / "scored.jsonl"
     env = _env(PERSPECTIVE_API_KEY=PERSPECTIVE_KEY)
     cmd = [sys.executable, "-m", "lam3", "score", str(tmp_path / "responses.jsonl"), "--config", str(config),
