@@ -131,12 +131,15 @@ def test_ctrl_c_mid_run_then_rerun_finishes_without_duplicates(tmp_path, fake_se
     server = fake_server()
     config = tmp_path / "slow.yaml"
     config.write_text(yaml.safe_dump({"batch_size": 4, "judges": [
-        {"judge": "perspective", "endpoint": server.url, "requests_per_second": 4, "batch_size": 4}]}))
+        {"judge": "perspective", "endpoint": server.url, "requests_per_second": 8, "batch_size": 4}]}))
     out = tmp_path / "out" / "scored.jsonl"
     env = _env(PERSPECTIVE_API_KEY=PERSPECTIVE_KEY)
     cmd = [sys.executable, "-m", "lam3", "score", str(tmp_path / "responses.jsonl"), "--config", str(config),
            "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a run started as a background job (`cmd &` in a script) inherits SIGINT ignored, and so
+    # would lam3, which is right for lam3 and wrong for this test
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:  # wait for the first durable batch
         if out.exists() and out.read_text().count("\n") >= 4:
