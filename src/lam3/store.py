@@ -113,7 +113,9 @@ class IdIndex:
 
     def present(self, keys: Sequence[str]) -> set[str]:
         """The ``keys`` already in the index, in one query per 500 keys (not one per key)."""
-        return self._present([_h64(k) for k in keys], keys)
+        hashes = [_h64(k) for k in keys]
+        found = self._found(hashes)
+        return {k for k, h in zip(keys, hashes) if h in found}
 
     def add_all(self, keys: Sequence[str]) -> str | None:
         """Add the keys of one batch; return a key already present or repeated within ``keys``, else None.
@@ -124,16 +126,16 @@ class IdIndex:
             if h in seen:
                 return key
             seen.add(h)
-        present = self._present(hashes, keys)
-        if present:
-            return next(k for k in keys if k in present)
+        found = self._found(hashes)
+        if found:
+            return next(k for k, h in zip(keys, hashes) if h in found)
         self._insert(hashes)
         return None
 
     def add_each(self, keys: Sequence[str]) -> list[bool]:
         """Add every key; per key, False when it was present already (or earlier in ``keys``)."""
         hashes = [_h64(k) for k in keys]
-        present = {_h64(k) for k in self._present(hashes, keys)}
+        present = self._found(hashes)
         new: list[bool] = []
         for h in hashes:
             new.append(h not in present)
@@ -145,13 +147,14 @@ class IdIndex:
     # keeps it for up to a switch interval (5 ms); one statement per 500 ids, not one per id.
     _CHUNK = 500  # well under SQLite's limit on bound parameters
 
-    def _present(self, hashes: list[int], keys: Sequence[str]) -> set[str]:
+    def _found(self, hashes: list[int]) -> set[int]:
+        """The ``hashes`` already in the table."""
         found: set[int] = set()
         for i in range(0, len(hashes), self._CHUNK):
             chunk = hashes[i:i + self._CHUNK]
             found.update(h for (h,) in self._db.execute(
                 f"SELECT h FROM ids WHERE h IN ({','.join('?' * len(chunk))})", chunk))
-        return {k for k, h in zip(keys, hashes) if h in found} if found else set()
+        return found
 
     def _insert(self, hashes: list[int]) -> None:
         with _index_space():
@@ -263,7 +266,6 @@ class Quarantine:
         try:
             yield held
         except BaseException:
-            self._held = None
             held.release()  # reading failed half-way: what it met is still reported
             raise
         finally:
@@ -437,12 +439,17 @@ class Encoded:
 
     @classmethod
     def of(cls, record: dict[str, Any] | BaseModel, id_field: str = "id") -> Encoded:
-        rid = record[id_field] if isinstance(record, dict) else getattr(record, id_field)
-        return cls(str(rid), _dump(record))
+        return cls(_record_id(record, id_field), _dump(record))
 
 
 Writable = dict[str, Any] | BaseModel | Encoded
 """What a JSONL writer takes: a plain record, a model, or an :class:`Encoded` one."""
+
+
+def _record_id(record: Writable, id_field: str) -> str:
+    if isinstance(record, Encoded):
+        return record.id
+    return str(record[id_field] if isinstance(record, dict) else getattr(record, id_field))
 
 
 def _dump(record: Writable) -> str:
@@ -515,9 +522,7 @@ class JsonlWriter:
         return record_id in self.ids
 
     def id_of(self, record: Writable) -> str:
-        if isinstance(record, Encoded):
-            return record.id
-        return str(record[self.id_field] if isinstance(record, dict) else getattr(record, self.id_field))
+        return _record_id(record, self.id_field)
 
     def write_batch(self, records: Iterable[Writable]) -> int:
         """Append records and make them durable (fsync). Refuses an id already written."""

@@ -14,7 +14,7 @@ stage skeleton's (:class:`lam3.pipeline.stage.Stage`); this module only fuses.
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,7 @@ class FuseSummary(StageSummary):
     flagged: Counter[str] = field(default_factory=Counter)
     no_judge: Counter[str] = field(default_factory=Counter)
     disagreements: Counter[str] = field(default_factory=Counter)
-    resolutions: dict[str, Counter[str]] = field(default_factory=dict)
+    resolutions: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     queued: int = 0
     reviews_applied: int = 0
     reviews_unused: int = 0
@@ -73,10 +73,7 @@ class FuseSummary(StageSummary):
             self.flagged[metric] += bool(r.flagged)
             self.no_judge[metric] += r.flagged is None
             self.disagreements[metric] += r.disagreement
-            per = self.resolutions.get(metric)
-            if per is None:
-                per = self.resolutions[metric] = Counter()
-            per[str(r.resolution)] += 1
+            self.resolutions[metric][str(r.resolution)] += 1
 
     @property
     def warnings(self) -> list[str]:
