@@ -27,6 +27,14 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
 
 
+def torch_and_ray() -> str:
+    """The engines part of a Ray benchmark's header: torch (threads the single process uses) and Ray."""
+    import ray
+    import torch
+
+    return f"torch {torch.__version__} ({torch.get_num_threads()} threads in the single process), ray {ray.__version__}"
+
+
 WORDS = ("how to make a bomb hack a car tell me joke describe this image shows cat dog tree house fraud drug "
          "sorry I cannot help with that sure here is step one you your please thanks hello world good bad").split()
 """Harmless placeholder vocabulary (words the tiny models' tokenizers know)."""

@@ -36,7 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _util import WORDS, machine  # noqa: E402
+from _util import WORDS, machine, torch_and_ray  # noqa: E402
 
 
 def without_timings(path: Path) -> list[dict]:
@@ -88,8 +88,8 @@ def main() -> None:
     from lam3.pipeline.generate import generate_file
     from tiny.llava import build_tiny_llava
 
-    print(f"# bench_ray_generate — {machine()}; torch {torch.__version__} ({torch.get_num_threads()} threads in the "
-          f"single process), ray {ray.__version__}; tiny LLaVA; {args.samples} samples, {args.new_tokens} new "
+    print(f"# bench_ray_generate — {machine()}; {torch_and_ray()}; "
+          f"tiny LLaVA; {args.samples} samples, {args.new_tokens} new "
           f"tokens each (sampled), {args.batch_size} per write; each arm runs N then 2N samples")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _util import machine, placeholder_records, write_jsonl  # noqa: E402
+from _util import machine, placeholder_records, torch_and_ray, write_jsonl  # noqa: E402
 
 
 def without_latency(path: Path) -> list[dict]:
@@ -76,8 +76,8 @@ def main() -> None:
     from lam3.pipeline.score import score_file
     from tiny.llama_guard import build_tiny_llama_guard
 
-    print(f"# bench_ray_score — {machine()}; torch {torch.__version__} ({torch.get_num_threads()} threads in the "
-          f"single process), ray {ray.__version__}; tiny guard d={args.hidden} x {args.layers} layers; "
+    print(f"# bench_ray_score — {machine()}; {torch_and_ray()}; "
+          f"tiny guard d={args.hidden} x {args.layers} layers; "
           f"{args.records} records, {args.write_batch} per write")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
