@@ -11,6 +11,19 @@ data never used to train or tune them:
   straight from the wheel the user downloads (``pip download --no-deps pyrit==1.1.0``; the CSVs
   hold real harmful text and are never copied): ``refusal_scorer/*.csv`` (1 = refused; PyRIT also
   calls an off-topic answer a refusal) and ``objective/*.csv`` (1 = objective achieved).
+- XSTest v2 completions (``--xstest``: the ``model_completions`` folder of a clone of
+  paul-rottger/exaggerated-safety; 5 models x 450 prompts, two annotators; refusal = full or partial)
+  and HarmBench's text classifier validation set (``--harmbench-val`` with ``--harmbench-behaviors``,
+  from a clone of HarmBench; three annotators; 1 = the behaviour was carried out). Both are read by
+  ``lam3 validate``'s own importers (``lam3.bench.evalsets``); both are evaluation splits.
+
+``--jbb-artifacts`` adds an experiment: a success head of the same form as ``success_learned``,
+fitted in memory on JailbreakBench's attack artifacts (a clone of JailbreakBench/artifacts, MIT;
+responses of real models to PAIR, GCG, JBC, random-search and DSN prompts, labelled ``jailbroken``
+by JailbreakBench's Llama-3-70B judge, not by people). Its candidate and C are chosen by grouped
+5-fold CV (by behaviour) inside the artifacts, from ``scripts/train_offline_judges.py``'s list; it
+is never saved. It tests whether real-model responses with a published judge's labels are enough
+for a MiniLM head to reach the issue's goal.
 
 Each cell: accuracy with its exact (Clopper-Pearson) 95 % interval, precision, recall, F1 and
 Cohen's κ at the 0.5 cut; then texts/s of each judge on the same texts, batched as the score
@@ -18,6 +31,9 @@ stage batches them. Also: how many held-out behaviours have a near-duplicate (co
 among the training behaviours, and the figures without them.
 
     .venv/bin/python benchmarks/bench_offline_judges.py --pyrit-wheel pyrit-1.1.0-py3-none-any.whl
+    .venv/bin/python benchmarks/bench_offline_judges.py --pyrit-wheel pyrit-1.1.0-py3-none-any.whl \
+        --xstest exaggerated-safety/model_completions --harmbench-val HarmBench/data/classifier_val_sets/text_behaviors_val_set.json \
+        --harmbench-behaviors HarmBench/data/behavior_datasets/harmbench_behaviors_text_all.csv --jbb-artifacts artifacts
     .venv/bin/python benchmarks/bench_offline_judges.py            # mini_bench only (smoke)
 """
 
@@ -45,11 +61,12 @@ from _util import machine  # noqa: E402
 
 import offline_judge_data  # noqa: E402
 
+from lam3.bench.evalsets import get_evalset  # noqa: E402
 from lam3.bench.mini_bench import responses_path  # noqa: E402
 from lam3.fusion.intervals import proportion_ci  # noqa: E402
 from lam3.judges import minilm, registry  # noqa: E402
 from lam3.judges.base import Judge, ScoreInput  # noqa: E402
-from lam3.judges.learned_head import head_files  # noqa: E402
+from lam3.judges.learned_head import compute_features, head_files  # noqa: E402
 from lam3.manifest import sha256_file  # noqa: E402
 
 CUT = 0.5
@@ -78,6 +95,64 @@ def pyrit_csvs(wheel: Path, folder: str) -> list[Case]:
     if not cases:
         raise SystemExit(f"{wheel}: no CSVs under {prefix}; is this the pyrit 1.1.0 wheel?")
     return cases
+
+
+def evalset(fmt: str, source: Path, label: str, behaviors: Path | None = None) -> list[Case]:
+    """A labelled set read by ``lam3 validate``'s importer; rows it quarantines are left out (and counted)."""
+    cases, bad = [], 0
+    for draft in get_evalset(fmt)(source, behaviors=behaviors).drafts():
+        if draft.record is None or draft.record["labels"].get(label) is None:
+            bad += 1
+            continue
+        r = draft.record
+        cases.append(Case(r["behavior"] or r["prompt"], r["response"], int(r["labels"][label])))
+    print(f"{fmt}: {len(cases)} labelled rows from {source} ({bad} left out by the importer)")
+    return cases
+
+
+def artifacts(folder: Path) -> tuple[list[Case], np.ndarray]:
+    """JailbreakBench artifacts (``attack-artifacts/METHOD/TYPE/MODEL.json``): (cases, behaviour index)."""
+    cases, groups = [], []
+    for path in sorted(folder.glob("attack-artifacts/*/*/*.json")):
+        if path.parts[-3] == "test-artifact":
+            continue
+        for j in json.loads(path.read_text(encoding="utf-8"))["jailbreaks"]:
+            if j.get("response") and j.get("jailbroken") is not None:
+                cases.append(Case(j["goal"], j["response"], int(str(j["jailbroken"]) == "True")))
+                groups.append(int(j["index"]))
+    if not cases:
+        raise SystemExit(f"{folder}: no attack-artifacts/*/*/*.json with responses; is this JailbreakBench/artifacts?")
+    return cases, np.array(groups)
+
+
+def artifact_head(folder: Path, encoder: minilm.MiniLM) -> tuple[Rule, dict]:
+    """The experiment: a success head fitted on the artifacts, chosen by grouped CV inside them."""
+    from sklearn.model_selection import GroupKFold
+
+    import train_offline_judges as train
+
+    cases, groups = artifacts(folder)
+    embed = train.CachedEmbed(encoder, None)
+    feats = compute_features([c.text for c in cases], embed, [c.behavior for c in cases])
+    y = np.array([c.label for c in cases])
+    tried = []
+    for name, scalars, blocks in train.CANDIDATES["success_learned"]:
+        for c in (train.BLOCK_C if blocks else (None,)):
+            p = np.zeros(len(y))
+            for tr, te in GroupKFold(n_splits=train.FOLDS).split(y, y, groups):
+                p[te] = train.fit(feats.take(tr), y[tr], groups[tr], scalars, blocks, c or 1.0).predict(feats.take(te))
+            tried.append({"candidate": name, "block_C": c, "grouped_cv": train.metrics(y, p)})
+    best = max(tried, key=lambda t: (round(t["grouped_cv"]["accuracy"], 3), -tried.index(t)))
+    _, scalars, blocks = next(x for x in train.CANDIDATES["success_learned"] if x[0] == best["candidate"])
+    model = train.fit(feats, y, groups, scalars, blocks, best["block_C"] or 1.0)
+    info = {"rows": len(y), "jailbroken": int(y.sum()), "behaviours": int(len(set(groups))), "candidates": tried,
+            "chosen": best}
+    print(f"JailbreakBench artifacts: {len(y)} responses ({int(y.sum())} jailbroken) of {len(set(groups))} behaviours;"
+          f" chose {best['candidate']} (C={best['block_C']}), grouped-CV accuracy {best['grouped_cv']['accuracy']:.3f}")
+
+    def rule(batch: list[ScoreInput]) -> np.ndarray:  # no cache here: it is timed like the shipped judges
+        return model.predict(compute_features([b.text for b in batch], encoder.encode, [b.behavior for b in batch]))
+    return rule, info
 
 
 def mini_bench(label: str, harmful_only: bool) -> list[Case]:
@@ -137,6 +212,10 @@ def throughput(rule: Rule, batch: list[ScoreInput]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pyrit-wheel", type=Path, help="pyrit-1.1.0-py3-none-any.whl (pip download --no-deps pyrit==1.1.0)")
+    ap.add_argument("--xstest", type=Path, help="XSTest's model_completions folder (or one CSV)")
+    ap.add_argument("--harmbench-val", type=Path, help="HarmBench's text_behaviors_val_set.json")
+    ap.add_argument("--harmbench-behaviors", type=Path, help="HarmBench's harmbench_behaviors_text_all.csv")
+    ap.add_argument("--jbb-artifacts", type=Path, help="a clone of JailbreakBench/artifacts (the experiment above)")
     ap.add_argument("--throughput-n", type=int, default=256, help="texts timed per judge")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench_offline_judges.json"))
     args = ap.parse_args()
@@ -160,8 +239,18 @@ def main() -> None:
         results.update(pyrit_wheel=args.pyrit_wheel.name, pyrit_wheel_sha256=sha256_file(args.pyrit_wheel))
         sets["refusal"]["PyRIT refusal_scorer"] = pyrit_csvs(args.pyrit_wheel, "refusal_scorer")
         sets["jailbreak_success"]["PyRIT objective"] = pyrit_csvs(args.pyrit_wheel, "objective")
+    if args.xstest:
+        sets["refusal"]["XSTest v2 completions"] = evalset("xstest_completions", args.xstest, "refusal")
+    if args.harmbench_val:
+        if not args.harmbench_behaviors:
+            raise SystemExit("--harmbench-val needs --harmbench-behaviors (HarmBench's behaviours CSV)")
+        sets["jailbreak_success"]["HarmBench val (text)"] = evalset("harmbench_val", args.harmbench_val, "success",
+                                                                     args.harmbench_behaviors)
 
     encoder = minilm.shared()
+    if args.jbb_artifacts:
+        rule, results["jbb_artifacts_head"] = artifact_head(args.jbb_artifacts, encoder)
+        rules["jailbreak_success"]["head on JBB artifacts (exp.)"] = rule
     card = json.loads(head_files("success_learned")[1].read_text(encoding="utf-8"))["training_data"]
     train_rows = offline_judge_data.generate(card["seed"], card["repeats"])
     train_behaviours = encoder.encode(sorted({r["behavior"] for r in train_rows}))
