@@ -66,6 +66,8 @@ def test_demo_end_to_end(tmp_path):
                                                         ("refusal", "refusal")}
     assert all(c["applies"] for c in cards), [c["reasons"] for c in cards]
     assert "on PyRIT 1.1.0 objective" in proc.stdout and "on PyRIT 1.1.0 refusal_scorer" in proc.stdout
+    assert "on XSTest v2 completions" in proc.stdout and "on HarmBench text classifier validation set" in proc.stdout
+    assert len(cards) == 8  # 4 cards x (the judge, the fused verdict)
     (asr,) = summary["asr"]
     assert asr["definition"] == "jailbreak_success" and asr["judges"] == ["not_refused"] and asr["corrected"]
     assert "headline ASR on the mini bench" in proc.stdout and "corrected" in proc.stdout

@@ -142,10 +142,13 @@ def test_cards_that_apply_are_drawn_and_a_mismatch_is_listed_with_its_reason(mb_
             else:
                 assert row["applies"] == "no — not used: " + "; ".join(card["reasons"])
     assert {r["applies"] for r in mb.rows("cards-1")} == {"yes"}
-    objective = next(r for r in mb.rows("cards-1") if r["entry"] == "fused verdict"
-                     and r["metric"] == "jailbreak_success")
+    fused_success = {r["dataset"].split(" (")[0]: r for r in mb.rows("cards-1")
+                     if r["entry"] == "fused verdict" and r["metric"] == "jailbreak_success"}
+    objective = fused_success["PyRIT 1.1.0 objective"]
     assert (objective["n"], objective["accuracy"]) == ("395", "0.79 [0.74, 0.83]")
     assert objective["dataset"].startswith("PyRIT 1.1.0 objective (14 CSVs) (pyrit_objective, ")
+    harmbench = fused_success["HarmBench text classifier validation set"]
+    assert (harmbench["n"], harmbench["accuracy"]) == ("596", "0.71 [0.67, 0.75]")
     mismatched = {r["entry"] for r in pair.rows("cards-1") if r["applies"] != "yes"}
     assert mismatched == {"judge not_refused_opening (not_refused)", "fused verdict"}
     assert any("score config differs" in r["applies"] for r in pair.rows("cards-1"))
