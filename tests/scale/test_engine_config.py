@@ -71,3 +71,16 @@ def test_the_cli_says_which_ray_options_a_local_run_did_not_use(tmp_path):
     assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
     assert "engine: Input should be 'local' or 'ray'" in str(bad.exception)
     assert yaml.safe_load(config.read_text())["judges"][0]["ray"] == {"actors": 2}
+
+
+@pytest.mark.parametrize(("top", "batches"), [
+    ({"batch_size": 32}, 16), ({"batch_size": 100}, 6), ({"batch_size": 256}, 2), ({"batch_size": 1000}, 2),
+    ({"batch_size": 32, "lookahead": 3}, 3), ({"batch_size": 32, "lookahead": 0}, 0),
+])
+def test_the_lookahead_defaults_to_512_records_and_the_summary_says_what_ran(tmp_path, top, batches):
+    """Small write batches get more batches of look-ahead (two judges of about the same speed otherwise wait
+    on each other); a given lookahead is used as it is."""
+    config = write_config(tmp_path / "score.yaml", [{"judge": "refusal"}, {"judge": "keyword_risk"}], **top)
+    summary = score_file(RESPONSES, config, tmp_path / "out.jsonl")
+    assert summary.engine == {"engine": "local", "concurrent_judges": True, "lookahead": batches}
+    assert read_score_config(config).lookahead_batches == batches

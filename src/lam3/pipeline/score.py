@@ -38,6 +38,9 @@ from lam3.secrets import redact
 from lam3.integrations.score_inputs import count_score_input, read_score_input
 from lam3.store import BadLine, Quarantine
 
+LOOKAHEAD_RECORDS = 512
+"""The default look-ahead of the local engine, in records (ScoreConfig.lookahead_batches)."""
+
 
 class ScoreConfig(StrictModel):
     """``configs/*.yaml`` for ``lam3 score``: which fields to read and which judges to run."""
@@ -56,8 +59,9 @@ class ScoreConfig(StrictModel):
     concurrent_judges: bool = Field(True, exclude=True, description=(
         "local engine: each judge on its own thread (a slow remote judge never holds up a local one); "
         "false: one judge after another"))
-    lookahead: int = Field(2, ge=0, exclude=True, description=(
-        "local engine: batches a judge may work ahead of the oldest batch not yet written"))
+    lookahead: int | None = Field(None, ge=0, exclude=True, description=(
+        "local engine: batches a judge may work ahead of the oldest batch not yet written; default: enough "
+        f"batches for {LOOKAHEAD_RECORDS} records, at least 2 (see lookahead_batches)"))
     ray: RayOptions = Field(default_factory=RayOptions, exclude=True, description=(
         "ray engine: which cluster (address, or num_cpus/num_gpus of a local one); per judge: `ray:` in its entry"))
 
@@ -86,6 +90,18 @@ class ScoreConfig(StrictModel):
                 raise ValueError(f"{', '.join(local_only)} only apply to engine: local (under engine: ray each "
                                  "judge has its own actor pool, and Ray streams the batches between them)")
         return self
+
+    @property
+    def lookahead_batches(self) -> int:
+        """The look-ahead in batches: as given, or enough for LOOKAHEAD_RECORDS records (at least 2).
+
+        Why in records: the slack a fast judge needs, to keep working while a slower one has a slow
+        stretch, is a span of records, not of writes; with small write batches two batches ahead is
+        a fraction of a second, and two judges of about the same speed then wait on each other.
+        """
+        if self.lookahead is not None:
+            return self.lookahead
+        return max(2, -(-LOOKAHEAD_RECORDS // self.batch_size))
 
     def unused(self) -> list[str]:
         """Options given that this engine does not use (reported, so none is silently ignored)."""
@@ -272,8 +288,9 @@ def _judged(config: ScoreConfig, config_path: str | Path, judges: list[tuple[str
         return ray_score.judge_stream(pools, batches, options=config.ray, config_path=config_path, scratch=output,
                                       on_connect=lambda where, warning: summary.engine.update(
                                           cluster=where, **({"warning": warning} if warning else {})))
-    summary.engine.update(concurrent_judges=config.concurrent_judges, lookahead=config.lookahead)
-    return concurrent.judge_stream(judges, batches, lookahead=config.lookahead, concurrent=config.concurrent_judges)
+    summary.engine.update(concurrent_judges=config.concurrent_judges, lookahead=config.lookahead_batches)
+    return concurrent.judge_stream(judges, batches, lookahead=config.lookahead_batches,
+                                   concurrent=config.concurrent_judges)
 
 
 def load_judges(judges: list[tuple[str, Judge]], config_path: str | Path) -> None:
