@@ -126,9 +126,9 @@ def artifacts(folder: Path) -> tuple[list[Case], np.ndarray]:
 
 
 def artifact_head(folder: Path, encoder: minilm.MiniLM) -> tuple[Rule, dict]:
-    """The experiment: a success head fitted on the artifacts, chosen by grouped CV inside them."""
-    from sklearn.model_selection import GroupKFold
-
+    """The experiment: a success head fitted on the artifacts, chosen by grouped CV inside them (the
+    training script's candidates, fit and tie rule; grouped CV stands in for its cross-half split,
+    which needs LAM3-made data's wording halves)."""
     import train_offline_judges as train
 
     cases, groups = artifacts(folder)
@@ -138,13 +138,11 @@ def artifact_head(folder: Path, encoder: minilm.MiniLM) -> tuple[Rule, dict]:
     tried = []
     for name, scalars, blocks in train.CANDIDATES["success_learned"]:
         for c in (train.BLOCK_C if blocks else (None,)):
-            p = np.zeros(len(y))
-            for tr, te in GroupKFold(n_splits=train.FOLDS).split(y, y, groups):
-                p[te] = train.fit(feats.take(tr), y[tr], groups[tr], scalars, blocks, c or 1.0).predict(feats.take(te))
-            tried.append({"candidate": name, "block_C": c, "grouped_cv": train.metrics(y, p)})
-    best = max(tried, key=lambda t: (round(t["grouped_cv"]["accuracy"], 3), -tried.index(t)))
-    _, scalars, blocks = next(x for x in train.CANDIDATES["success_learned"] if x[0] == best["candidate"])
-    model = train.fit(feats, y, groups, scalars, blocks, best["block_C"] or 1.0)
+            p = train.grouped_cv(feats, y, groups, scalars, blocks, c or 1.0)
+            tried.append({"candidate": name, "scalars": scalars, "blocks": blocks, "block_C": c,
+                          "grouped_cv": train.metrics(y, p)})
+    best = train.best_candidate(tried, lambda t: t["grouped_cv"]["accuracy"])
+    model = train.fit(feats, y, groups, best["scalars"], best["blocks"], best["block_C"] or 1.0)
     info = {"rows": len(y), "jailbroken": int(y.sum()), "behaviours": int(len(set(groups))), "candidates": tried,
             "chosen": best}
     print(f"JailbreakBench artifacts: {len(y)} responses ({int(y.sum())} jailbroken) of {len(set(groups))} behaviours;"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,20 @@ def fit(f: Features, y: np.ndarray, groups: np.ndarray, scalars: tuple[str, ...]
     return Fitted(head, models, scaler, combiner)
 
 
+def grouped_cv(f: Features, y: np.ndarray, groups: np.ndarray, scalars: tuple[str, ...], blocks: tuple[str, ...],
+               block_c: float) -> np.ndarray:
+    """Out-of-fold probabilities from FOLDS-fold cross-validation grouped by behaviour."""
+    p = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=FOLDS).split(y, y, groups):
+        p[test] = fit(f.take(train), y[train], groups[train], scalars, blocks, block_c).predict(f.take(test))
+    return p
+
+
+def best_candidate(results: list[dict[str, Any]], accuracy: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+    """The candidate with the best accuracy; on a tie (within 0.001) the earlier, simpler one."""
+    return max(results, key=lambda r: (round(accuracy(r), 3), -results.index(r)))
+
+
 def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     pred = (p >= 0.5).astype(int)
     return {"accuracy": round(float(accuracy_score(y, pred)), 4), "f1": round(float(f1_score(y, pred)), 4),
@@ -193,15 +208,11 @@ def main() -> None:
                 results.append({"candidate": name, "scalars": list(scalars), "blocks": list(blocks), "block_C": c,
                                 "cross_half": score})
                 print(f"  {judge:16s} {name:38s} C={c}: cross-half accuracy {score['accuracy']:.4f}", flush=True)
-        # best cross-half accuracy; on a tie (within 0.001) the earlier, simpler candidate
-        best = max(results, key=lambda r: (round(r["cross_half"]["accuracy"], 3), -results.index(r)))
+        best = best_candidate(results, lambda r: r["cross_half"]["accuracy"])
         scalars, blocks, c = tuple(best["scalars"]), tuple(best["blocks"]), best["block_C"] or 1.0
         model = fit(feats, y, groups, scalars, blocks, c)
         train_p = model.predict(feats)
-        folds = GroupKFold(n_splits=FOLDS).split(y, y, groups)
-        cv_p = np.zeros(len(y))
-        for train, test in folds:
-            cv_p[test] = fit(feats.take(train), y[train], groups[train], scalars, blocks, c).predict(feats.take(test))
+        cv_p = grouped_cv(feats, y, groups, scalars, blocks, c)
         npz, meta_path = head_files(judge, args.out_dir)
         head_sha = model.head.save(npz)
         probe_p = model.predict(probe_feats)

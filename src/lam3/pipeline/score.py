@@ -14,6 +14,7 @@ engine is no resume setting: a run started with one engine can be finished with 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
@@ -101,7 +102,7 @@ class ScoreConfig(StrictModel):
         """
         if self.lookahead is not None:
             return self.lookahead
-        return max(2, -(-LOOKAHEAD_RECORDS // self.batch_size))
+        return max(2, math.ceil(LOOKAHEAD_RECORDS / self.batch_size))
 
     def unused(self) -> list[str]:
         """Options given that this engine does not use (reported, so none is silently ignored)."""
